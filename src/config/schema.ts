@@ -1,0 +1,173 @@
+/**
+ * @module The config file's schema: the single source of truth for what a Portico YAML file may say.
+ *
+ * Every object is strict (an unknown key is an error). Durations and sizes are parsed here into milliseconds
+ * and bytes, so the rest of the program sees numbers. Defaults live next to their fields.
+ * Cross-references (a route naming an upstream, unique names) are checked in `references.ts`.
+ */
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.ts';
+
+/** `250ms`, `5s`, `1m` → milliseconds. A bare number is milliseconds. */
+export const duration = z
+  .union([z.number().int().nonnegative(), z.string()])
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value;
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid duration "${value}" (use e.g. 250ms, 5s, 1m, 2h)` });
+      return z.NEVER;
+    }
+    return ms;
+  })
+  .meta({ description: 'A duration such as 250ms, 5s, 1m, 2h (a bare number is milliseconds)' });
+
+/** `64KiB`, `10MiB` → bytes. A bare number is bytes. */
+export const size = z
+  .union([z.number().int().nonnegative(), z.string()])
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value;
+    const bytes = parseSize(value);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid size "${value}" (use e.g. 512, 64KiB, 10MiB)` });
+      return z.NEVER;
+    }
+    return bytes;
+  })
+  .meta({ description: 'A size such as 512, 64KiB, 10MiB, 1GiB (a bare number is bytes)' });
+
+const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'names use letters, digits, ".", "_" and "-"')
+  .max(64);
+
+/** `host:port`, `[v6]:port` or `:port`. */
+const address = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080');
+
+const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid header name');
+
+/** Header edits: `set` replaces, `add` appends, `remove` deletes (applied remove → set → add). */
+export const headerRules = z
+  .strictObject({
+    set: z.record(headerName, z.string()).optional(),
+    add: z.record(headerName, z.string()).optional(),
+    remove: z.array(headerName).optional(),
+  })
+  .meta({ description: 'Header edits: remove, then set (replace), then add (append)' });
+
+const cidr = z.string().meta({ description: 'An IPv4 or IPv6 address or CIDR block, e.g. 10.0.0.0/8' });
+
+/** Protection against slow and oversized clients on one listener. */
+const listenerLimits = z.strictObject({
+  maxHeaderSize: size.default(16 * 1024).meta({ description: 'Largest request head; larger → 431' }),
+  headersTimeout: duration.default(10_000).meta({ description: 'Time for a client to send the request head' }),
+  requestTimeout: duration
+    .default(300_000)
+    .meta({ description: 'Time for a client to send the whole request (0 disables)' }),
+  idleTimeout: duration.default(60_000).meta({ description: 'Keep-alive: how long an idle client connection stays open' }),
+  maxRequestsPerConnection: z.number().int().nonnegative().default(0).meta({ description: '0 = unlimited' }),
+});
+
+export const listener = z.strictObject({
+  name,
+  protocol: z.enum(['http', 'https', 'tcp', 'tls']),
+  address,
+  /** For `tcp` / `tls` listeners: the upstream pool the connections go to. */
+  upstream: name.optional(),
+  /** Peers whose X-Forwarded-For / Forwarded headers are believed. Others have theirs replaced. */
+  trustedProxies: z.array(cidr).default([]),
+  limits: listenerLimits.default(listenerLimits.parse({})),
+});
+
+const target = z
+  .strictObject({
+    /** `http://host:port` for HTTP upstreams. */
+    url: z.url({ protocol: /^https?$/ }).optional(),
+    /** `host:port` for TCP upstreams. */
+    address: address.optional(),
+    weight: z.number().int().min(1).max(1000).default(1),
+  })
+  .refine((t) => (t.url === undefined) !== (t.address === undefined), {
+    message: 'a target has either url (HTTP) or address (TCP), not both',
+  });
+
+const upstreamTimeouts = z.strictObject({
+  connect: duration.default(5_000).meta({ description: 'TCP (and TLS) connect' }),
+  response: duration.default(60_000).meta({ description: 'From request sent to response headers received' }),
+  idle: duration.default(60_000).meta({ description: 'Longest silence while a body streams, either way' }),
+  keepAlive: duration.default(4_000).meta({ description: 'How long an idle pooled connection is kept' }),
+});
+
+export const upstream = z.strictObject({
+  name,
+  balance: z
+    .enum(['round-robin', 'weighted', 'least-connections', 'least-request', 'random', 'consistent-hash'])
+    .default('round-robin'),
+  targets: z.array(target).min(1, 'an upstream needs at least one target'),
+  timeouts: upstreamTimeouts.default(upstreamTimeouts.parse({})),
+  /** Connections kept per target (undici pool size). */
+  maxConnectionsPerTarget: z.number().int().positive().default(128),
+});
+
+const routeMatch = z.strictObject({
+  /** `api.example.com` or `*.example.com`; a list matches any. */
+  host: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
+  /** `/exact`, `/users/:id`, `/static/*`. Default `/*`. */
+  path: z.string().startsWith('/', 'paths start with "/"').default('/*'),
+  methods: z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper case, e.g. GET')).min(1).optional(),
+  /** Header equality, case-insensitive names, exact values. */
+  headers: z.record(headerName, z.string()).optional(),
+});
+
+const rewrite = z.strictObject({
+  stripPrefix: z.string().startsWith('/').optional(),
+  addPrefix: z.string().startsWith('/').optional(),
+  /** Regex replace on the path; `$1` refers to captures. */
+  regex: z.strictObject({ pattern: z.string(), replacement: z.string() }).optional(),
+});
+
+export const route = z.strictObject({
+  name,
+  match: routeMatch.default(routeMatch.parse({})),
+  upstream: name,
+  rewrite: rewrite.optional(),
+  headers: z.strictObject({ request: headerRules.optional(), response: headerRules.optional() }).optional(),
+  /** Send the client's Host upstream (true) or the target's (false, default). */
+  preserveHost: z.boolean().default(false),
+  limits: z.strictObject({ maxBodySize: size.default(100 * 1024 * 1024) }).default({ maxBodySize: 100 * 1024 * 1024 }),
+  /** Policies by name, run in order (the gateway issue). */
+  policies: z.array(name).default([]),
+});
+
+export const admin = z.strictObject({ address });
+
+/** Settings that shape every proxied exchange. */
+export const proxySettings = z.strictObject({
+  /** Add a `Via` header both ways (RFC 9110 §7.6.3). */
+  via: z.boolean().default(false),
+  /** `Server` header on responses; empty string sends none. Upstream `Server` headers are always dropped. */
+  serverHeader: z.string().default(''),
+  /** Header carrying the request id both ways. */
+  requestIdHeader: headerName.default('x-request-id'),
+  /** Deadline for in-flight requests when shutting down. */
+  drainTimeout: duration.default(30_000),
+});
+
+export const configSchema = z.strictObject({
+  listeners: z.array(listener).min(1, 'at least one listener is needed'),
+  upstreams: z.array(upstream).default([]),
+  routes: z.array(route).default([]),
+  admin: admin.optional(),
+  proxy: proxySettings.default(proxySettings.parse({})),
+});
+
+/** A checked, normalised config: units parsed, defaults filled. Frozen by the loader. */
+export type Config = z.output<typeof configSchema>;
+export type ListenerConfig = Config['listeners'][number];
+export type UpstreamConfig = Config['upstreams'][number];
+export type TargetConfig = UpstreamConfig['targets'][number];
+export type RouteConfig = Config['routes'][number];
+export type HeaderRulesConfig = z.output<typeof headerRules>;
+export type ProxySettings = Config['proxy'];
