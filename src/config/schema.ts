@@ -6,47 +6,8 @@
  * Cross-references (a route naming an upstream, unique names) are checked in `references.ts`.
  */
 import { z } from 'zod';
-import { parseDuration, parseSize } from './units.ts';
-
-/** `250ms`, `5s`, `1m` → milliseconds. A bare number is milliseconds. */
-export const duration = z
-  .union([z.number().int().nonnegative(), z.string()])
-  .transform((value, ctx) => {
-    if (typeof value === 'number') return value;
-    const ms = parseDuration(value);
-    if (ms === undefined) {
-      ctx.addIssue({ code: 'custom', message: `invalid duration "${value}" (use e.g. 250ms, 5s, 1m, 2h)` });
-      return z.NEVER;
-    }
-    return ms;
-  })
-  .meta({ description: 'A duration such as 250ms, 5s, 1m, 2h (a bare number is milliseconds)' });
-
-/** `64KiB`, `10MiB` → bytes. A bare number is bytes. */
-export const size = z
-  .union([z.number().int().nonnegative(), z.string()])
-  .transform((value, ctx) => {
-    if (typeof value === 'number') return value;
-    const bytes = parseSize(value);
-    if (bytes === undefined) {
-      ctx.addIssue({ code: 'custom', message: `invalid size "${value}" (use e.g. 512, 64KiB, 10MiB)` });
-      return z.NEVER;
-    }
-    return bytes;
-  })
-  .meta({ description: 'A size such as 512, 64KiB, 10MiB, 1GiB (a bare number is bytes)' });
-
-const name = z
-  .string()
-  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'names use letters, digits, ".", "_" and "-"')
-  .max(64);
-
-/** `host:port`, `[v6]:port` or `:port`. */
-const address = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080');
-
-const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid header name');
+import { upstream } from '../upstream/schema.ts';
+import { address, duration, headerName, name, size } from './primitives.ts';
 
 /** Header edits: `set` replaces, `add` appends, `remove` deletes (applied remove → set → add). */
 export const headerRules = z
@@ -66,7 +27,9 @@ const listenerLimits = z.strictObject({
   requestTimeout: duration
     .default(300_000)
     .meta({ description: 'Time for a client to send the whole request (0 disables)' }),
-  idleTimeout: duration.default(60_000).meta({ description: 'Keep-alive: how long an idle client connection stays open' }),
+  idleTimeout: duration
+    .default(60_000)
+    .meta({ description: 'Keep-alive: how long an idle client connection stays open' }),
   maxRequestsPerConnection: z.number().int().nonnegative().default(0).meta({ description: '0 = unlimited' }),
 });
 
@@ -81,42 +44,15 @@ export const listener = z.strictObject({
   limits: listenerLimits.default(listenerLimits.parse({})),
 });
 
-const target = z
-  .strictObject({
-    /** `http://host:port` for HTTP upstreams. */
-    url: z.url({ protocol: /^https?$/ }).optional(),
-    /** `host:port` for TCP upstreams. */
-    address: address.optional(),
-    weight: z.number().int().min(1).max(1000).default(1),
-  })
-  .refine((t) => (t.url === undefined) !== (t.address === undefined), {
-    message: 'a target has either url (HTTP) or address (TCP), not both',
-  });
-
-const upstreamTimeouts = z.strictObject({
-  connect: duration.default(5_000).meta({ description: 'TCP (and TLS) connect' }),
-  response: duration.default(60_000).meta({ description: 'From request sent to response headers received' }),
-  idle: duration.default(60_000).meta({ description: 'Longest silence while a body streams, either way' }),
-  keepAlive: duration.default(4_000).meta({ description: 'How long an idle pooled connection is kept' }),
-});
-
-export const upstream = z.strictObject({
-  name,
-  balance: z
-    .enum(['round-robin', 'weighted', 'least-connections', 'least-request', 'random', 'consistent-hash'])
-    .default('round-robin'),
-  targets: z.array(target).min(1, 'an upstream needs at least one target'),
-  timeouts: upstreamTimeouts.default(upstreamTimeouts.parse({})),
-  /** Connections kept per target (undici pool size). */
-  maxConnectionsPerTarget: z.number().int().positive().default(128),
-});
-
 const routeMatch = z.strictObject({
   /** `api.example.com` or `*.example.com`; a list matches any. */
   host: z.union([z.string(), z.array(z.string()).min(1)]).optional(),
   /** `/exact`, `/users/:id`, `/static/*`. Default `/*`. */
   path: z.string().startsWith('/', 'paths start with "/"').default('/*'),
-  methods: z.array(z.string().regex(/^[A-Z]+$/, 'methods are upper case, e.g. GET')).min(1).optional(),
+  methods: z
+    .array(z.string().regex(/^[A-Z]+$/, 'methods are upper case, e.g. GET'))
+    .min(1)
+    .optional(),
   /** Header equality, case-insensitive names, exact values. */
   headers: z.record(headerName, z.string()).optional(),
 });

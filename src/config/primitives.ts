@@ -1,0 +1,43 @@
+/** @module Value types shared by every part of the config schema: durations, sizes, names, addresses. */
+import { z } from 'zod';
+import { parseDuration, parseSize } from './units.ts';
+
+/** `250ms`, `5s`, `1m` → milliseconds. A bare number is milliseconds. */
+export const duration = z
+  .union([z.number().int().nonnegative(), z.string()])
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value;
+    const ms = parseDuration(value);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid duration "${value}" (use e.g. 250ms, 5s, 1m, 2h)` });
+      return z.NEVER;
+    }
+    return ms;
+  })
+  .meta({ description: 'A duration such as 250ms, 5s, 1m, 2h (a bare number is milliseconds)' });
+
+/** `64KiB`, `10MiB` → bytes. A bare number is bytes. */
+export const size = z
+  .union([z.number().int().nonnegative(), z.string()])
+  .transform((value, ctx) => {
+    if (typeof value === 'number') return value;
+    const bytes = parseSize(value);
+    if (bytes === undefined) {
+      ctx.addIssue({ code: 'custom', message: `invalid size "${value}" (use e.g. 512, 64KiB, 10MiB)` });
+      return z.NEVER;
+    }
+    return bytes;
+  })
+  .meta({ description: 'A size such as 512, 64KiB, 10MiB, 1GiB (a bare number is bytes)' });
+
+export const name = z
+  .string()
+  .regex(/^[A-Za-z0-9][A-Za-z0-9_.-]*$/, 'names use letters, digits, ".", "_" and "-"')
+  .max(64);
+
+/** `host:port`, `[v6]:port` or `:port`. */
+export const address = z
+  .string()
+  .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080');
+
+export const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid header name');
