@@ -6,6 +6,8 @@
  * Cross-references (a route naming an upstream, unique names) are checked in `references.ts`.
  */
 import { z } from 'zod';
+import { consumer, policyEntry } from '../gateway/schema.ts';
+import { stateConfig } from '../state/schema.ts';
 import { upstream } from '../upstream/schema.ts';
 import { address, duration, headerName, name, size } from './primitives.ts';
 
@@ -95,6 +97,9 @@ export const configSchema = z.strictObject({
   listeners: z.array(listener).min(1, 'at least one listener is needed'),
   upstreams: z.array(upstream).default([]),
   routes: z.array(route).default([]),
+  consumers: z.array(consumer).default([]),
+  policies: z.record(name, policyEntry).default({}),
+  state: stateConfig.default({ store: 'memory' }),
   admin: admin.optional(),
   proxy: proxySettings.default(proxySettings.parse({})),
 });
