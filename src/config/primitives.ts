@@ -4,7 +4,8 @@ import { parseDuration, parseSize } from './units.ts';
 
 /** `250ms`, `5s`, `1m` → milliseconds. A bare number is milliseconds. */
 export const duration = z
-  .union([z.number().int().nonnegative(), z.string()])
+  // The pattern only informs editors (JSON Schema); the transform below is the check.
+  .union([z.number().int().nonnegative(), z.string().meta({ pattern: '^\\s*\\d+(\\.\\d+)?(ms|s|m|h|d)\\s*$' })])
   .transform((value, ctx) => {
     if (typeof value === 'number') return value;
     const ms = parseDuration(value);
@@ -18,7 +19,10 @@ export const duration = z
 
 /** `64KiB`, `10MiB` → bytes. A bare number is bytes. */
 export const size = z
-  .union([z.number().int().nonnegative(), z.string()])
+  .union([
+    z.number().int().nonnegative(),
+    z.string().meta({ pattern: '^\\s*\\d+(\\.\\d+)?\\s*([bB]|[kKmMgG][iI]?[bB])?\\s*$' }),
+  ])
   .transform((value, ctx) => {
     if (typeof value === 'number') return value;
     const bytes = parseSize(value);

@@ -9,7 +9,20 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
 import type { LocalReply } from '../errors.ts';
 
-export type Verdict = { readonly kind: 'continue' } | { readonly kind: 'reply'; readonly reply: LocalReply };
+/**
+ * `continue`: the chain goes on. `reply`: end the exchange with an error local reply (problem+json).
+ * `respond`: end the exchange with a non-error response made by the policy (a CORS preflight's 204); the
+ * upstream is not contacted, the response phase of earlier policies still runs, and `replyHeaders` are added.
+ */
+export type Verdict =
+  | { readonly kind: 'continue' }
+  | { readonly kind: 'reply'; readonly reply: LocalReply }
+  | {
+      readonly kind: 'respond';
+      readonly status: number;
+      readonly headers: Readonly<Record<string, string>>;
+      readonly body?: string;
+    };
 export const CONTINUE: Verdict = Object.freeze({ kind: 'continue' });
 
 /** A caller known to the gateway (config `consumers`). */
@@ -81,6 +94,11 @@ export interface Policy {
   readonly responseBody?: { readonly maxBytes: number };
   /** Authentication policies: on a route that lists several, any one succeeding suffices. */
   readonly authenticates?: boolean;
+  /**
+   * Identity headers this policy sets upstream (e.g. jwt-auth `forwardClaims`). The proxy strips them from
+   * every client request on the route before the chain runs (src/gateway/identity.ts), so none can be spoofed.
+   */
+  readonly forwardsHeaders?: readonly string[];
   onRequest?(ex: Exchange): Verdict | Promise<Verdict>;
   /** Runs in reverse order after the upstream answered; may change `ex.response` and `ex.responseBody`. */
   onResponse?(ex: Exchange): void | Promise<void>;
@@ -101,12 +119,20 @@ export interface ConsumerDirectory {
   byApiKey(key: string): Consumer | undefined;
   byBasic(user: string, password: string): Promise<Consumer | undefined>;
   byName(name: string): Consumer | undefined;
+  /** The consumer whose `jwt` mapping matches one of these verified claims. */
+  byClaims?(claims: Readonly<Record<string, unknown>>): Consumer | undefined;
+  /** The consumer whose `mtls.subject` equals this verified certificate subject. */
+  byCertificateSubject?(subject: string): Consumer | undefined;
 }
 
 export interface PolicyFactory<C> {
   /** YAML `type:`; equals the policy's folder name. */
   readonly type: string;
-  /** zod-style parse: returns the checked config or issues, each with a path relative to the policy object. */
+  /**
+   * zod-style parse of the policy's options, i.e. its YAML object WITHOUT the `type` key (the registry removes
+   * it). Returns the checked config or issues, each with a path relative to the options joined with "."
+   * (`keys.0.kid`); `zodParser` in ./schema.ts builds this from a zod schema.
+   */
   parse(raw: unknown): { ok: true; config: C } | { ok: false; issues: { path: string; message: string }[] };
   /** No network I/O here (start background work lazily or with unref'd timers). */
   create(name: string, config: Readonly<C>, deps: PolicyDeps): Policy;

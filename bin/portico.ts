@@ -1,0 +1,16 @@
+#!/usr/bin/env node
+/** The `portico` command. */
+import { main } from '../src/cli/main.ts';
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+    // Listeners and timers are closed by then; exit promptly even if a stray handle lingers.
+    if (code !== 0 || process.argv[2] !== 'start') setImmediate(() => process.exit(code));
+    else setTimeout(() => process.exit(code), 100).unref();
+  },
+  (err: unknown) => {
+    process.stderr.write(`portico: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
+    process.exit(70);
+  },
+);

@@ -1,0 +1,1 @@
+export async function runDemo(_: {logLevel: string}): Promise<number> { return 0; }

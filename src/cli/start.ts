@@ -1,0 +1,89 @@
+/**
+ * @module `portico start`: load the config, open the listeners, reload on SIGHUP, drain on SIGTERM/SIGINT.
+ */
+
+import { loadConfigFile } from '../config/loader.ts';
+import { ConfigError } from '../errors.ts';
+import { createLogger, flushLogger, type LogLevel } from '../observe/logger.ts';
+import { Runtime } from '../runtime/runtime.ts';
+import { configValidators } from '../runtime/validators.ts';
+
+export interface StartOptions {
+  readonly config: string;
+  readonly logLevel: LogLevel;
+}
+
+export async function runStart(options: StartOptions): Promise<number> {
+  const log = createLogger(options.logLevel);
+  let config: Awaited<ReturnType<typeof loadConfigFile>>;
+  try {
+    config = await loadConfigFile(options.config, { validators: configValidators() });
+  } catch (err) {
+    process.stderr.write(`portico: cannot start: ${describeStartError(err, options.config)}\n`);
+    return 1;
+  }
+  const runtime = new Runtime(log);
+  try {
+    await runtime.start(config);
+  } catch (err) {
+    process.stderr.write(`portico: cannot start: ${describeStartError(err, options.config)}\n`);
+    flushLogger(log);
+    return 1;
+  }
+  log.info({ msg: 'started', config: options.config, listeners: runtime.ports(), pid: process.pid });
+
+  let reloading: Promise<void> = Promise.resolve();
+  process.on('SIGHUP', () => {
+    reloading = reloading.then(async () => {
+      try {
+        const next = await loadConfigFile(options.config, { validators: configValidators() });
+        await runtime.reload(next);
+        log.info({ msg: 'reloaded', config: options.config, listeners: runtime.ports() });
+      } catch (err) {
+        const detail = err instanceof ConfigError ? err.issues.length + ' issue(s)' : String(err);
+        log.error({ msg: 'reload failed; the running config is unchanged', error: detail });
+        process.stderr.write(
+          `portico: reload failed, keeping the running config:\n${describeStartError(err, options.config)}\n`,
+        );
+      }
+    });
+  });
+
+  return new Promise<number>((resolve) => {
+    const stop = (signal: string): void => {
+      log.info({ msg: 'shutting down', signal });
+      runtime.shutdown().then(
+        () => {
+          log.info({ msg: 'stopped' });
+          flushLogger(log);
+          resolve(0);
+        },
+        (err) => {
+          log.error({ msg: 'shutdown failed', error: String(err) });
+          flushLogger(log);
+          resolve(1);
+        },
+      );
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}
+
+/** One clear line (or one per config issue) for the errors people meet when starting. */
+export function describeStartError(err: unknown, configPath: string): string {
+  if (err instanceof ConfigError) return `\n${err.message}`;
+  const e = err as NodeJS.ErrnoException & { address?: string; port?: number };
+  switch (e.code) {
+    case 'ENOENT':
+      return `config file not found: ${configPath}`;
+    case 'EADDRINUSE':
+      return `address already in use: ${e.address ?? ''}:${e.port ?? ''} (another process is listening there)`;
+    case 'EACCES':
+      return `permission denied to listen on ${e.address ?? ''}:${e.port ?? ''} (ports below 1024 need privileges)`;
+    case 'EADDRNOTAVAIL':
+      return `address not available on this machine: ${e.address ?? ''}`;
+    default:
+      return e.message ?? String(err);
+  }
+}

@@ -1,0 +1,185 @@
+/**
+ * @module The policy chain of one route: built once per generation, run per request.
+ *
+ * Request phase: policies' onRequest hooks in route order. Consecutive authenticating policies
+ * (`policy.authenticates`) form one group in which any single success suffices; when all of them fail the
+ * group answers with the reply of the first policy that found credentials (any code but GW_AUTH_MISSING),
+ * else the first reply, carrying every member's WWW-Authenticate challenge. Response phase: onResponse hooks
+ * in reverse order. A hook that throws (or rejects) ends the exchange with a 500 GW_INTERNAL reply whose
+ * details are `policy_threw:<name>`, and is logged with the request id.
+ *
+ * Cost: synchronous hooks run in a plain loop and the runners return a Verdict directly; a promise is made
+ * only from the first hook that returns one. An empty chain returns the shared CONTINUE without work, and
+ * the proxy is expected to skip it altogether (`size === 0`).
+ */
+import type { LocalReply } from '../errors.ts';
+import { gatewayReply } from './replies.ts';
+import { CONTINUE, type Exchange, type Policy, type Verdict } from './types.ts';
+
+export type Outcome = Verdict | Promise<Verdict>;
+
+export interface Chain {
+  /** Number of policies; 0 means the proxy may skip the chain. */
+  readonly size: number;
+  /** Largest `requestBody.maxBytes` of the policies (0: nobody needs the request body buffered). */
+  readonly needsRequestBody: number;
+  /** Largest `responseBody.maxBytes` (0: nobody needs the response body buffered). */
+  readonly needsResponseBody: number;
+  /** False when no policy has an onResponse hook: the proxy may skip runResponse. */
+  readonly hasResponsePhase: boolean;
+  /** Request phase. `await` it: it is a Verdict when every hook answered synchronously, else a promise. */
+  runRequest(ex: Exchange): Outcome;
+  /** Response phase in reverse order; `reply` only when a hook threw (500 GW_INTERNAL). */
+  runResponse(ex: Exchange): Outcome;
+}
+
+export interface ChainOptions {
+  readonly log?: { error(obj: object, msg?: string): void };
+  /** Called for every thrown hook (metrics). */
+  readonly onPolicyError?: (policy: Policy, ex: Exchange, err: unknown) => void;
+}
+
+type Step = (ex: Exchange) => Outcome;
+type Thrown = (policy: Policy, ex: Exchange, err: unknown) => Verdict;
+
+const CHALLENGE = 'www-authenticate';
+const defaultLog = { error: (obj: object, msg?: string) => console.error(msg, obj) };
+
+function isPromise(v: Outcome | void): v is Promise<Verdict> {
+  return v !== undefined && typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+/** Runs steps from index i; goes async only from the first step that returns a promise. */
+function runSteps(steps: readonly Step[], ex: Exchange, i: number): Outcome {
+  for (; i < steps.length; i++) {
+    const r = steps[i]!(ex);
+    if (isPromise(r)) {
+      const next = i + 1;
+      return r.then((v) => (v.kind === 'continue' ? runSteps(steps, ex, next) : v));
+    }
+    if (r.kind !== 'continue') return r;
+  }
+  return CONTINUE;
+}
+
+function policyStep(policy: Policy, thrown: Thrown): Step {
+  const hook = policy.onRequest!.bind(policy);
+  return (ex) => {
+    let r: Outcome;
+    try {
+      r = hook(ex);
+    } catch (err) {
+      return thrown(policy, ex, err);
+    }
+    return isPromise(r) ? r.then(undefined, (err: unknown) => thrown(policy, ex, err)) : r;
+  };
+}
+
+/** The group's answer when every member failed. */
+function combineFailures(failures: readonly LocalReply[]): Verdict {
+  const chosen = failures.find((r) => r.code !== 'GW_AUTH_MISSING') ?? failures[0]!;
+  const challenges: string[] = [];
+  for (const f of failures) {
+    const c = f.headers?.[CHALLENGE];
+    if (c !== undefined && !challenges.includes(c)) challenges.push(c);
+  }
+  if (challenges.length <= 1 && (challenges.length === 0 || chosen.headers?.[CHALLENGE] === challenges[0])) {
+    return { kind: 'reply', reply: chosen };
+  }
+  return {
+    kind: 'reply',
+    reply: { ...chosen, headers: { ...chosen.headers, [CHALLENGE]: challenges.join(', ') } },
+  };
+}
+
+function groupStep(members: readonly Step[]): Step {
+  const tryFrom = (ex: Exchange, j: number, failures: LocalReply[]): Outcome => {
+    for (; j < members.length; j++) {
+      const r = members[j]!(ex);
+      if (isPromise(r)) {
+        const next = j + 1;
+        return r.then((v) => {
+          if (v.kind === 'continue' || v.reply.code === 'GW_INTERNAL') return v;
+          failures.push(v.reply);
+          return tryFrom(ex, next, failures);
+        });
+      }
+      if (r.kind === 'continue' || r.reply.code === 'GW_INTERNAL') return r;
+      failures.push(r.reply);
+    }
+    return combineFailures(failures);
+  };
+  return (ex) => tryFrom(ex, 0, []);
+}
+
+function runResponseHooks(hooks: readonly Policy[], ex: Exchange, i: number, thrown: Thrown): Outcome {
+  for (; i < hooks.length; i++) {
+    const policy = hooks[i]!;
+    let r: void | Promise<void>;
+    try {
+      r = policy.onResponse!(ex);
+    } catch (err) {
+      return thrown(policy, ex, err);
+    }
+    if (r !== undefined && typeof r.then === 'function') {
+      const next = i + 1;
+      return r.then(
+        () => runResponseHooks(hooks, ex, next, thrown),
+        (err: unknown) => thrown(policy, ex, err),
+      );
+    }
+  }
+  return CONTINUE;
+}
+
+const EMPTY: Chain = Object.freeze({
+  size: 0,
+  needsRequestBody: 0,
+  needsResponseBody: 0,
+  hasResponsePhase: false,
+  runRequest: () => CONTINUE,
+  runResponse: () => CONTINUE,
+});
+
+export function createChain(policies: readonly Policy[], options: ChainOptions = {}): Chain {
+  if (policies.length === 0) return EMPTY;
+  const log = options.log ?? defaultLog;
+  const onPolicyError = options.onPolicyError;
+  const internal = new Map<Policy, Verdict>();
+  for (const p of policies) {
+    internal.set(p, Object.freeze({ kind: 'reply', reply: gatewayReply('GW_INTERNAL', `policy_threw:${p.name}`) }));
+  }
+  const thrown: Thrown = (policy, ex, err) => {
+    log.error({ err, requestId: ex.id, route: ex.routeName, policy: policy.name, type: policy.type }, 'policy threw');
+    onPolicyError?.(policy, ex, err);
+    return internal.get(policy)!;
+  };
+
+  const steps: Step[] = [];
+  let group: Step[] = [];
+  const flush = (): void => {
+    if (group.length === 1) steps.push(group[0]!);
+    else if (group.length > 1) steps.push(groupStep(group));
+    group = [];
+  };
+  for (const p of policies) {
+    if (p.onRequest === undefined) continue;
+    if (p.authenticates) {
+      group.push(policyStep(p, thrown));
+      continue;
+    }
+    flush();
+    steps.push(policyStep(p, thrown));
+  }
+  flush();
+
+  const responseHooks = policies.filter((p) => p.onResponse !== undefined).reverse();
+  return Object.freeze({
+    size: policies.length,
+    needsRequestBody: Math.max(0, ...policies.map((p) => p.requestBody?.maxBytes ?? 0)),
+    needsResponseBody: Math.max(0, ...policies.map((p) => p.responseBody?.maxBytes ?? 0)),
+    hasResponsePhase: responseHooks.length > 0,
+    runRequest: (ex: Exchange) => runSteps(steps, ex, 0),
+    runResponse: (ex: Exchange) => runResponseHooks(responseHooks, ex, 0, thrown),
+  });
+}

@@ -1,0 +1,137 @@
+/**
+ * @module The `rate-limit` policy: token bucket or sliding window, per key, with plans per consumer group,
+ * RateLimit / RateLimit-Policy headers, Retry-After and a 429 on denial, shadow mode, and a local fallback
+ * when the shared store fails. Everything but the store call is precomputed in `create`.
+ */
+import type { ErrorCode, LocalReply } from '../../errors.ts';
+import type { RateLimitSpec } from '../../state/types.ts';
+import { CONTINUE, type Consumer, type Exchange, type Policy, type PolicyDeps, type PolicyFactory, type Verdict } from '../types.ts';
+import { type RateLimitConfig, rateLimitConfig } from './config.ts';
+import { StoreGuard } from './guard.ts';
+import { appendMember, limitMember, policyMember, RATELIMIT, RATELIMIT_POLICY, RETRY_AFTER, retryAfterSeconds } from './headers.ts';
+import { parseWith } from './issues.ts';
+import { compileKey } from './key.ts';
+
+// Not yet in src/errors.ts's catalogue, so replies are built here with their status rather than by localReply().
+export const GW_RATE_LIMITED = 'GW_RATE_LIMITED' as ErrorCode;
+export const GW_STATE_UNAVAILABLE = 'GW_STATE_UNAVAILABLE' as ErrorCode;
+
+/** The 503 both rate-limit and quota answer when the store fails and the policy is `closed`. */
+export function stateUnavailable(policy: string): LocalReply {
+  return { status: 503, code: GW_STATE_UNAVAILABLE, details: `store_unavailable:${policy}` };
+}
+
+/** One plan (the default or a group's), ready to use per request. */
+interface Plan {
+  /** Store key prefix: `rl:<policy>:<plan>:`. */
+  readonly prefix: string;
+  readonly id: string;
+  readonly spec: RateLimitSpec;
+  readonly localSpec: RateLimitSpec;
+  readonly policyHeader: string;
+}
+
+function makePlan(
+  policy: string,
+  planName: string | undefined,
+  limit: number,
+  per: number,
+  burst: number | undefined,
+  c: RateLimitConfig,
+): Plan {
+  const algorithm = c.algorithm ?? (c.burst !== undefined || burst !== undefined ? 'token-bucket' : 'sliding-window');
+  const spec: RateLimitSpec = Object.freeze(
+    algorithm === 'token-bucket'
+      ? { algorithm, limit, windowMs: per, burst: burst ?? c.burst ?? limit }
+      : { algorithm, limit, windowMs: per },
+  );
+  const div = c.fallbackDivideBy;
+  const localSpec: RateLimitSpec = Object.freeze({
+    ...spec,
+    limit: Math.max(1, Math.ceil(limit / div)),
+    ...(spec.burst === undefined ? {} : { burst: Math.max(1, Math.ceil(spec.burst / div)) }),
+  });
+  const id = planName === undefined ? policy : `${policy}.${planName}`;
+  return { prefix: `rl:${policy}:${planName ?? ''}:`, id, spec, localSpec, policyHeader: policyMember(id, limit, per) };
+}
+
+class RateLimitPolicy implements Policy {
+  readonly type = 'rate-limit';
+  readonly name: string;
+  readonly guard: StoreGuard;
+  readonly #default: Plan;
+  readonly #plans: readonly (readonly [group: string, plan: Plan])[];
+  readonly #byConsumer = new WeakMap<Consumer, Plan>();
+  readonly #key: (ex: Exchange) => string;
+  readonly #cost: number;
+  readonly #enforce: boolean;
+  readonly #deps: PolicyDeps;
+
+  constructor(name: string, c: RateLimitConfig, deps: PolicyDeps) {
+    this.name = name;
+    this.#deps = deps;
+    this.#default = makePlan(name, undefined, c.limit, c.per, c.burst, c);
+    this.#plans = Object.entries(c.plans).map(
+      ([group, p]) => [group, makePlan(name, group, p.limit, p.per ?? c.per, p.burst, c)] as const,
+    );
+    this.#key = compileKey(c.key);
+    this.#cost = c.cost;
+    this.#enforce = c.enforce;
+    this.guard = new StoreGuard(deps.store, c.onStoreFailure, name, deps);
+  }
+
+  /** The consumer's plan: the first configured plan naming one of its groups, else the default. Cached. */
+  #planOf(consumer: Consumer | undefined): Plan {
+    if (consumer === undefined || this.#plans.length === 0) return this.#default;
+    let plan = this.#byConsumer.get(consumer);
+    if (plan !== undefined) return plan;
+    plan = this.#default;
+    for (const [group, p] of this.#plans) {
+      if (consumer.groups.includes(group)) {
+        plan = p;
+        break;
+      }
+    }
+    this.#byConsumer.set(consumer, plan);
+    return plan;
+  }
+
+  async onRequest(ex: Exchange): Promise<Verdict> {
+    const plan = this.#planOf(ex.consumer);
+    const d = await this.guard.take(plan.prefix + this.#key(ex), this.#cost, plan.spec, plan.localSpec, this.#deps.now());
+    if (d === undefined) {
+      if (!this.#enforce) return CONTINUE;
+      return { kind: 'reply', reply: stateUnavailable(this.name) };
+    }
+    if (!this.#enforce) {
+      if (!d.allowed)
+        this.#deps.log.info(
+          { policy: this.name, route: ex.routeName, consumer: ex.consumer?.name, requestId: ex.id },
+          'rate limit exceeded (shadow mode, not enforced)',
+        );
+      return CONTINUE;
+    }
+    appendMember(ex.replyHeaders, RATELIMIT_POLICY, plan.policyHeader);
+    appendMember(ex.replyHeaders, RATELIMIT, limitMember(plan.id, d.remaining, d.resetMs));
+    if (d.allowed) return CONTINUE;
+    const reply: LocalReply = {
+      status: 429,
+      code: GW_RATE_LIMITED,
+      details: `rate_limited:${this.name}`,
+      headers: { [RETRY_AFTER]: retryAfterSeconds(d.retryAfterMs) },
+    };
+    return { kind: 'reply', reply };
+  }
+
+  close(): Promise<void> {
+    return this.guard.close();
+  }
+}
+
+export const factory: PolicyFactory<RateLimitConfig> = {
+  type: 'rate-limit',
+  parse: (raw) => parseWith(rateLimitConfig, raw),
+  create: (name, config, deps) => new RateLimitPolicy(name, config, deps),
+};
+
+export type { RateLimitConfig };

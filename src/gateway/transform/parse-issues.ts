@@ -1,0 +1,31 @@
+/**
+ * @module Turns a zod parse result into the `PolicyFactory.parse` answer: the frozen config, or every issue
+ * with a YAML-style path relative to the policy object (`request.headers.set`, `origins[2]`).
+ * Shared by the cors, transform and validate policies.
+ */
+import type { z } from 'zod';
+
+export interface ParseIssue {
+  path: string;
+  message: string;
+}
+
+export type ParseResult<C> = { ok: true; config: C } | { ok: false; issues: ParseIssue[] };
+
+/** `['request', 'headers', 0]` → `request.headers[0]`. */
+export function formatIssuePath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const key of path) {
+    if (typeof key === 'number') out += `[${key}]`;
+    else out += out === '' ? String(key) : `.${String(key)}`;
+  }
+  return out;
+}
+
+export function toParseResult<C>(result: z.ZodSafeParseResult<C>): ParseResult<C> {
+  if (result.success) return { ok: true, config: result.data };
+  return {
+    ok: false,
+    issues: result.error.issues.map((issue) => ({ path: formatIssuePath(issue.path), message: issue.message })),
+  };
+}

@@ -1,0 +1,91 @@
+/**
+ * @module The listening socket shared by tcp and tls listeners: accepts, counts and limits connections,
+ * hands each one to the current plan, and drains on shutdown. The plan is a field that a reload replaces;
+ * the listening socket itself is never re-bound (Traefik's SwitchRouter).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import { type Plan, runSession } from './session.ts';
+import type { L4Log } from './types.ts';
+
+export interface CurrentPlan {
+  readonly plan: Plan;
+  readonly maxConnections: number;
+  readonly log: L4Log;
+}
+
+/** Owns the net.Server. `current` is read once per accepted connection. */
+export class L4Server {
+  readonly name: string;
+  current: CurrentPlan;
+  readonly #server: Server;
+  readonly #sockets = new Set<Socket>();
+  #idle: (() => void) | undefined;
+
+  constructor(name: string, current: CurrentPlan) {
+    this.name = name;
+    this.current = current;
+    // pauseOnConnect: nothing is read until the session knows where bytes go (they stay in the kernel).
+    this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
+      this.#accept(socket),
+    );
+    this.#server.on('error', (err) =>
+      this.current.log.error({ listener: name, err: err.message }, 'l4 listener error'),
+    );
+  }
+
+  get connections(): number {
+    return this.#sockets.size;
+  }
+
+  listen(host: string, port: number, reusePort: boolean): Promise<{ host: string; port: number }> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error): void => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen({ host, port, reusePort }, () => {
+        this.#server.off('error', onError);
+        const a = this.#server.address();
+        resolve(typeof a === 'object' && a !== null ? { host: a.address, port: a.port } : { host, port });
+      });
+    });
+  }
+
+  #accept(socket: Socket): void {
+    const current = this.current;
+    if (current.maxConnections > 0 && this.#sockets.size >= current.maxConnections) {
+      current.log.warn({ listener: this.name, limit: current.maxConnections }, 'l4 connection limit reached');
+      socket.on('error', () => {});
+      socket.destroy();
+      return;
+    }
+    this.#sockets.add(socket);
+    socket.once('close', () => {
+      this.#sockets.delete(socket);
+      if (this.#sockets.size === 0) this.#idle?.();
+    });
+    void runSession(socket, current.plan);
+  }
+
+  close(): Promise<void> {
+    if (!this.#server.listening) return Promise.resolve();
+    return new Promise((resolve) => {
+      // server.close's callback waits for every connection; "stopped accepting" is known at once.
+      this.#server.close();
+      setImmediate(resolve);
+    });
+  }
+
+  async drain(deadlineMs: number): Promise<void> {
+    await this.close();
+    if (this.#sockets.size === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        for (const s of this.#sockets) s.destroy();
+      }, deadlineMs);
+      this.#idle = () => {
+        clearTimeout(timer);
+        this.#idle = undefined;
+        resolve();
+      };
+    });
+  }
+}

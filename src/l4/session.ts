@@ -1,0 +1,182 @@
+/**
+ * @module One client connection through an L4 listener, start to end:
+ * PROXY header in (if configured) → front (plain, ClientHello peek, or TLS termination) → pool →
+ * connect with failover → PROXY header out (if configured) → replay of peeked bytes → pipe both ways.
+ *
+ * The `Plan` is compiled once per config generation by tcp-listener.ts / tls-listener.ts; this file only
+ * does per-connection work. Any failure before the pipe closes the client socket; nothing throws.
+ */
+import type { BlockList, Socket } from 'node:net';
+import { type SecureContext, TLSSocket } from 'node:tls';
+import type { Pool } from '../upstream/types.ts';
+import { connectWithFailover } from './connect.ts';
+import { unmapIPv4 } from './ip.ts';
+import { pipeBoth } from './pipe.ts';
+import { preread } from './preread.ts';
+import {
+  type Endpoint,
+  encodeProxyV1,
+  encodeProxyV2,
+  MAX_HEADER_LENGTH,
+  type ProxyParseResult,
+  parseProxyHeader,
+} from './proxy-protocol.ts';
+import { parseClientHello, type SniResult } from './sni.ts';
+import type { SniRouter } from './sni-router.ts';
+import type { L4Log } from './types.ts';
+
+/** How the listener finds the pool for a connection. */
+export type Front =
+  | { readonly kind: 'tcp'; readonly pool: () => Pool }
+  | { readonly kind: 'passthrough'; readonly router: SniRouter<() => Pool>; readonly maxHelloBytes: number }
+  | {
+      readonly kind: 'terminate';
+      readonly router: SniRouter<() => Pool>;
+      readonly defaultContext: SecureContext;
+      readonly contexts: SniRouter<SecureContext>;
+    };
+
+/** Everything a connection needs, compiled once per config generation. */
+export interface Plan {
+  readonly listener: string;
+  readonly log: L4Log;
+  readonly connectTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+  readonly handshakeTimeoutMs: number;
+  /** Set when PROXY headers are accepted: peers in the list must send one, others must not. */
+  readonly trusted: BlockList | undefined;
+  readonly send: 'v1' | 'v2' | undefined;
+  readonly front: Front;
+}
+
+function proxyParser(buf: Buffer): ProxyParseResult | undefined {
+  const r = parseProxyHeader(buf);
+  if (r.kind === 'need-more')
+    return buf.length >= MAX_HEADER_LENGTH ? { kind: 'invalid', reason: 'too long' } : undefined;
+  return r;
+}
+
+/** Runs one connection. Never rejects. */
+export async function runSession(socket: Socket, plan: Plan): Promise<void> {
+  const log = plan.log;
+  // Errors before the pipe owns the socket: just let it close.
+  const early = (): void => {};
+  socket.on('error', early);
+  let client: Endpoint = { address: unmapIPv4(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+  let local: Endpoint = { address: unmapIPv4(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+  const fields = { listener: plan.listener, client: `${client.address}:${client.port}` };
+  let pending: Buffer | undefined;
+  let rejectProxyHeader = false;
+
+  if (plan.trusted !== undefined) {
+    const family = socket.remoteFamily === 'IPv6' ? 'ipv6' : 'ipv4';
+    if (plan.trusted.check(socket.remoteAddress ?? '', family)) {
+      const r = await preread(socket, undefined, proxyParser, plan.handshakeTimeoutMs);
+      if (r.kind !== 'parsed' || r.result.kind !== 'header') {
+        const why = r.kind === 'parsed' && r.result.kind === 'invalid' ? r.result.reason : r.kind;
+        log.warn({ ...fields, reason: why }, 'l4 missing or bad PROXY header from trusted peer');
+        socket.destroy();
+        return;
+      }
+      const { header, length } = r.result;
+      if (header.command === 'proxy' && header.source !== undefined && header.destination !== undefined) {
+        client = header.source;
+        local = header.destination;
+      }
+      if (r.buffered.length > length) pending = r.buffered.subarray(length);
+    } else rejectProxyHeader = true;
+  }
+
+  let stream: Socket = socket;
+  let poolRef: (() => Pool) | undefined;
+  let serverName: string | undefined;
+  const front = plan.front;
+  if (front.kind === 'tcp') poolRef = front.pool;
+  else if (front.kind === 'passthrough') {
+    const max = front.maxHelloBytes;
+    const parse = (buf: Buffer): SniResult | undefined => {
+      const h = parseClientHello(buf, max);
+      return h.kind === 'need-more' ? undefined : h;
+    };
+    const r = await preread(socket, pending, parse, plan.handshakeTimeoutMs);
+    if (r.kind !== 'parsed' || r.result.kind !== 'client-hello') {
+      const why = r.kind === 'parsed' && r.result.kind === 'invalid' ? r.result.reason : r.kind;
+      log.debug({ ...fields, reason: why }, 'l4 no ClientHello');
+      socket.destroy();
+      return;
+    }
+    serverName = r.result.serverName;
+    pending = r.buffered;
+    poolRef = front.router.match(serverName);
+  } else {
+    const tls = await terminate(socket, pending, front, plan.handshakeTimeoutMs);
+    pending = undefined;
+    if (tls === undefined) {
+      log.debug(fields, 'l4 TLS handshake failed');
+      socket.destroy();
+      return;
+    }
+    stream = tls;
+    serverName = typeof tls.servername === 'string' ? tls.servername : undefined;
+    poolRef = front.router.match(serverName);
+  }
+  if (poolRef === undefined) {
+    log.debug({ ...fields, sni: serverName }, 'l4 no route for server name');
+    stream.destroy();
+    return;
+  }
+  if (stream.destroyed) return;
+
+  const pool = poolRef();
+  const up = await connectWithFailover(pool, client.address, plan.connectTimeoutMs, stream, log, plan.listener);
+  if (up === undefined) {
+    if (!stream.destroyed) log.warn({ ...fields, upstream: pool.name }, 'l4 no target reachable');
+    stream.destroy();
+    return;
+  }
+  if (plan.send === 'v1') up.socket.write(encodeProxyV1(client, local));
+  else if (plan.send === 'v2') up.socket.write(encodeProxyV2(client, local));
+  if (pending !== undefined) up.socket.write(pending);
+  // With TLS the raw socket keeps its no-op listener: the TLS socket reports the same failures.
+  if (stream === socket) socket.off('error', early);
+  pipeBoth(stream, up.socket, {
+    idleTimeoutMs: plan.idleTimeoutMs,
+    rejectProxyHeader,
+    log,
+    fields: { ...fields, upstream: pool.name, target: up.target.key },
+    onDone: up.done,
+  });
+}
+
+/** TLS server handshake over the raw socket; bytes already read (after a PROXY header) are put back first. */
+function terminate(
+  socket: Socket,
+  pending: Buffer | undefined,
+  front: Extract<Front, { kind: 'terminate' }>,
+  timeoutMs: number,
+): Promise<TLSSocket | undefined> {
+  // TLSSocket drains what is buffered in the parent socket's readable state before reading the handle.
+  if (pending !== undefined) socket.unshift(pending);
+  const tls = new TLSSocket(socket, {
+    isServer: true,
+    secureContext: front.defaultContext,
+    SNICallback: (name, cb) => cb(null, front.contexts.match(name.toLowerCase()) ?? front.defaultContext),
+  });
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => tls.destroy(), timeoutMs);
+    const onFail = (): void => {
+      clearTimeout(timer);
+      tls.destroy();
+      resolve(undefined);
+    };
+    tls.once('error', onFail);
+    tls.once('close', onFail);
+    tls.once('secure', () => {
+      clearTimeout(timer);
+      tls.off('error', onFail);
+      tls.off('close', onFail);
+      tls.pause();
+      resolve(tls);
+    });
+  });
+}

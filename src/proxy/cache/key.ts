@@ -1,0 +1,119 @@
+/**
+ * @module Cache keys: `host` + path + query (as configured) + configured request headers and cookies, then, for
+ * responses with `Vary`, a second step that appends the normalised values of the named request headers.
+ *
+ * Key text starts with `host/path`, so `purgePrefix('example.com/assets/')` removes a subtree. The method
+ * is not part of the key: only GET responses are stored and HEAD is served from them.
+ */
+import { type HeaderValue, joinHeader } from './directives.ts';
+
+export interface KeyConfig {
+  readonly headers: readonly string[];
+  readonly query: 'keep' | 'ignore' | 'sorted';
+  readonly cookies: readonly string[];
+}
+
+type RequestHeaders = Readonly<Record<string, HeaderValue>>;
+
+/** Builds keys for one route; compiled once per config generation. */
+export class KeyBuilder {
+  readonly #headers: readonly string[];
+  readonly #cookies: readonly string[];
+  readonly #query: KeyConfig['query'];
+
+  constructor(cfg: KeyConfig) {
+    this.#headers = cfg.headers.map((h) => h.toLowerCase());
+    this.#cookies = [...cfg.cookies];
+    this.#query = cfg.query;
+  }
+
+  /** The base key for a request target (`url` is the path with its query, as received). */
+  base(host: string, url: string, headers: RequestHeaders): string {
+    let key = host.toLowerCase();
+    const q = url.indexOf('?');
+    if (q === -1 || this.#query === 'keep') key += url;
+    else if (this.#query === 'ignore') key += url.slice(0, q);
+    else key += url.slice(0, q) + sortQuery(url.slice(q + 1));
+    const names = this.#headers;
+    for (let i = 0; i < names.length; i++) {
+      const name = names[i]!;
+      key += `\n${name}:${normalise(headers[name])}`;
+    }
+    if (this.#cookies.length > 0) key += cookiePart(this.#cookies, joinHeader(headers.cookie));
+    return key;
+  }
+}
+
+/** The key of one variant of `base`, selected by the request headers that the stored response's Vary names. */
+export function variantKey(base: string, vary: readonly string[], headers: RequestHeaders): string {
+  let key = `${base}\n#vary`;
+  for (let i = 0; i < vary.length; i++) {
+    const name = vary[i]!;
+    key += `\n${name}:${normalise(headers[name])}`;
+  }
+  return key;
+}
+
+/**
+ * Normalises a header value for comparison (RFC 9111 §4.1): lines combined, whitespace around commas
+ * removed, and lower-cased (the headers used with Vary compare case-insensitively in practice).
+ */
+export function normalise(value: HeaderValue): string {
+  const text = joinHeader(value);
+  if (text === undefined) return '';
+  let out = '';
+  let pendingSpace = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i]!;
+    if (c === ' ' || c === '\t') {
+      pendingSpace = out.length > 0;
+      continue;
+    }
+    if (c === ',') {
+      pendingSpace = false;
+      out += ',';
+      continue;
+    }
+    if (pendingSpace && out[out.length - 1] !== ',') out += ' ';
+    pendingSpace = false;
+    out += c;
+  }
+  return out.toLowerCase();
+}
+
+function sortQuery(query: string): string {
+  if (query.length === 0) return '';
+  const params = query.split('&').filter((p) => p.length > 0);
+  // Sort by name only, keeping the order of repeated names (Array.prototype.sort is stable).
+  params.sort((a, b) => {
+    const na = nameOf(a);
+    const nb = nameOf(b);
+    return na < nb ? -1 : na > nb ? 1 : 0;
+  });
+  return params.length === 0 ? '' : `?${params.join('&')}`;
+}
+
+function nameOf(param: string): string {
+  const eq = param.indexOf('=');
+  return eq === -1 ? param : param.slice(0, eq);
+}
+
+function cookiePart(names: readonly string[], cookieHeader: string | undefined): string {
+  let out = '';
+  for (let i = 0; i < names.length; i++) {
+    out += `\ncookie.${names[i]}=${cookieHeader === undefined ? '' : cookieValue(cookieHeader, names[i]!)}`;
+  }
+  return out;
+}
+
+function cookieValue(header: string, name: string): string {
+  let start = 0;
+  while (start < header.length) {
+    let end = header.indexOf(';', start);
+    if (end === -1) end = header.length;
+    const eq = header.indexOf('=', start);
+    if (eq !== -1 && eq < end && header.slice(start, eq).trim() === name) return header.slice(eq + 1, end).trim();
+    start = end + 1;
+  }
+  return '';
+}

@@ -1,0 +1,64 @@
+/**
+ * @module X-Forwarded-For / -Proto / -Host and Forwarded (RFC 7239) on requests sent upstream.
+ *
+ * A peer in `trustedProxies` is another proxy whose forwarding headers we extend; from anyone else those
+ * headers are lies we replace, so a client cannot forge its address to a backend or a rate limiter.
+ */
+import type { IncomingHttpHeaders } from 'node:http';
+
+export interface ForwardingContext {
+  /** Address of the TCP peer, IPv4-mapped IPv6 already unwrapped. */
+  readonly peer: string;
+  readonly peerTrusted: boolean;
+  readonly proto: 'http' | 'https';
+  /** The Host the client asked for. */
+  readonly host: string | undefined;
+}
+
+/** `::ffff:1.2.3.4` → `1.2.3.4`, so logs and headers show the address people expect. */
+export function unmapAddress(address: string | undefined): string {
+  if (address === undefined) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+/** RFC 7239 §6: IPv6 node names are quoted and bracketed. */
+function forwardedNode(address: string): string {
+  return address.includes(':') ? `"[${address}]"` : address;
+}
+
+/** Sets the forwarding headers on `out` (the header object sent upstream), reading the client's from `incoming`. */
+export function setForwardingHeaders(out: IncomingHttpHeaders, incoming: IncomingHttpHeaders, ctx: ForwardingContext): void {
+  const xff = incoming['x-forwarded-for'];
+  out['x-forwarded-for'] = ctx.peerTrusted && xff ? `${xff}, ${ctx.peer}` : ctx.peer;
+  const xfp = incoming['x-forwarded-proto'];
+  out['x-forwarded-proto'] = ctx.peerTrusted && xfp ? xfp : ctx.proto;
+  const xfh = incoming['x-forwarded-host'];
+  const host = ctx.peerTrusted && xfh ? xfh : ctx.host;
+  if (host) out['x-forwarded-host'] = host;
+  else delete out['x-forwarded-host'];
+  let element = `for=${forwardedNode(ctx.peer)};proto=${ctx.proto}`;
+  if (ctx.host) element += `;host="${ctx.host.replace(/["\\]/g, '')}"`;
+  const fwd = incoming.forwarded;
+  out.forwarded = ctx.peerTrusted && fwd ? `${fwd}, ${element}` : element;
+}
+
+/**
+ * The address of the client as best known: the peer, or, when the peer is a trusted proxy, the right-most
+ * X-Forwarded-For entry that is not itself trusted (the left-most entries are client-controlled).
+ */
+export function clientAddress(
+  peer: string,
+  incoming: IncomingHttpHeaders,
+  peerTrusted: boolean,
+  isTrusted: (ip: string) => boolean,
+): string {
+  if (!peerTrusted) return peer;
+  const xff = incoming['x-forwarded-for'];
+  if (typeof xff !== 'string' || xff === '') return peer;
+  const hops = xff.split(',');
+  for (let i = hops.length - 1; i >= 0; i--) {
+    const hop = hops[i]!.trim();
+    if (hop !== '' && !isTrusted(hop)) return hop;
+  }
+  return hops[0]!.trim() || peer;
+}

@@ -1,0 +1,79 @@
+/**
+ * @module Upstream response headers → the headers the client gets.
+ *
+ * Works on undici's raw header list (name, value, name, value … as Buffers) and builds the flat array
+ * `writeHead` accepts, so a response costs no header object. Drops hop-by-hop headers and those named in
+ * `Connection` (RFC 9110 §7.6.1), and the upstream's `Server` and `X-Powered-By` (shielding).
+ */
+import type { ProxySettingsRuntime } from './types.ts';
+
+/** Lower-case names never passed from an upstream response to the client. */
+const DROPPED = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'transfer-encoding',
+  'upgrade',
+  'te',
+  'trailer',
+  'proxy-authenticate',
+  'server',
+  'x-powered-by',
+]);
+
+export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRuntime, requestId: string): string[] {
+  const out: string[] = [];
+  let connectionTokens: string | undefined;
+  let via: string | undefined;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1');
+    const lower = name.length < 20 ? name.toLowerCase() : name;
+    if (DROPPED.has(lower)) {
+      if (lower === 'connection') connectionTokens = raw[i + 1]!.toString('latin1');
+      continue;
+    }
+    const value = raw[i + 1]!.toString('latin1');
+    if (lower === settings.requestIdHeader) continue;
+    if (settings.via && lower === 'via') {
+      via = via === undefined ? value : `${via}, ${value}`;
+      continue;
+    }
+    out.push(name, value);
+  }
+  if (connectionTokens !== undefined) removeConnectionTokens(out, connectionTokens);
+  out.push(settings.requestIdHeader, requestId);
+  if (settings.via) out.push('via', via === undefined ? settings.viaValue : `${via}, ${settings.viaValue}`);
+  if (settings.serverHeader !== '') out.push('server', settings.serverHeader);
+  return out;
+}
+
+/** Removes the headers a `Connection` header lists (other than the `close` / `keep-alive` options). */
+function removeConnectionTokens(flat: string[], connection: string): void {
+  const names = new Set<string>();
+  for (const token of connection.split(',')) {
+    const t = token.trim().toLowerCase();
+    if (t !== '' && t !== 'close' && t !== 'keep-alive') names.add(t);
+  }
+  if (names.size === 0) return;
+  let w = 0;
+  for (let r = 0; r < flat.length; r += 2) {
+    if (names.has(flat[r]!.toLowerCase())) continue;
+    flat[w++] = flat[r]!;
+    flat[w++] = flat[r + 1]!;
+  }
+  flat.length = w;
+}
+
+/** Flat [name, value, …] → header object (repeated names become arrays) for header rules to edit. */
+export function flatToObject(flat: readonly string[]): Record<string, string | string[]> {
+  const obj: Record<string, string | string[]> = {};
+  for (let i = 0; i < flat.length; i += 2) {
+    const name = flat[i]!.toLowerCase();
+    const value = flat[i + 1]!;
+    const prev = obj[name];
+    if (prev === undefined) obj[name] = value;
+    else if (Array.isArray(prev)) prev.push(value);
+    else obj[name] = [prev, value];
+  }
+  return obj;
+}

@@ -1,0 +1,53 @@
+/** @module Compiled, per-generation objects the HTTP data path reads on every request. */
+import type { Dispatcher } from 'undici';
+import type { RouteConfig } from '../config/schema.ts';
+import type { Pool, Target } from '../upstream/types.ts';
+import type { HeaderRules } from './header-rules.ts';
+import type { Router } from './router.ts';
+
+/** Proxy-wide settings, precomputed from `proxy:` in the config. */
+export interface ProxySettingsRuntime {
+  readonly via: boolean;
+  readonly viaValue: string;
+  readonly serverHeader: string;
+  /** Lower-case. */
+  readonly requestIdHeader: string;
+  readonly drainTimeout: number;
+  /** Extra headers on local replies (e.g. Server). */
+  readonly replyHeaders: Readonly<Record<string, string>> | undefined;
+}
+
+/** An upstream as the forwarder uses it: the balancer's pool plus one undici dispatcher per target. */
+export interface UpstreamRuntime {
+  readonly name: string;
+  readonly pool: Pool;
+  dispatcher(target: Target): Dispatcher;
+  /** The Host header for `target` (`host:port`, port omitted when default). */
+  hostHeader(target: Target): string;
+}
+
+/** What the response phase does with one route's responses, compiled once. */
+export interface ResponseHeaderRules {
+  applyToFlat(flat: string[]): Record<string, string | string[]>;
+}
+
+export interface CompiledRoute {
+  readonly name: string;
+  readonly config: RouteConfig;
+  readonly upstream: UpstreamRuntime;
+  readonly rewrite: ((path: string) => string) | undefined;
+  readonly requestHeaders: HeaderRules | undefined;
+  readonly responseHeaders: ResponseHeaderRules | undefined;
+  readonly preserveHost: boolean;
+  readonly maxBodySize: number;
+}
+
+/** One config generation's HTTP data path. Immutable once built; a reload builds a new one. */
+export interface ProxyRuntime {
+  readonly settings: ProxySettingsRuntime;
+  readonly router: Router;
+  /** Compiled routes by index in the config's `routes`. */
+  readonly routes: readonly CompiledRoute[];
+  /** Requests in flight on this generation (to know when it may be closed). */
+  inflight: number;
+}

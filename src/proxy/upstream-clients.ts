@@ -1,0 +1,71 @@
+/**
+ * @module undici connection pools, one per (target, connection settings), shared across config generations.
+ *
+ * A reload that keeps a target with the same settings keeps its warm keep-alive connections. Pools are
+ * reference-counted by generation; when the last generation using one retires, it is closed gracefully
+ * (undici lets in-flight requests finish first).
+ */
+import { Pool } from 'undici';
+
+export interface ClientSettings {
+  readonly connectTimeout: number;
+  readonly responseTimeout: number;
+  readonly idleTimeout: number;
+  readonly keepAlive: number;
+  readonly connections: number;
+}
+
+interface Entry {
+  readonly pool: Pool;
+  refs: number;
+}
+
+export class UpstreamClients {
+  readonly #entries = new Map<string, Entry>();
+
+  /** Takes a reference on the pool for `origin` with `settings`, creating it when needed. */
+  acquire(origin: string, settings: ClientSettings): Pool {
+    const key = `${origin}|${settings.connectTimeout}|${settings.responseTimeout}|${settings.idleTimeout}|${settings.keepAlive}|${settings.connections}`;
+    let entry = this.#entries.get(key);
+    if (entry === undefined) {
+      const pool = new Pool(origin, {
+        connections: settings.connections,
+        pipelining: 1,
+        connect: { timeout: settings.connectTimeout },
+        // 0 disables a timeout in undici; the config's 0 means the same.
+        headersTimeout: settings.responseTimeout,
+        bodyTimeout: settings.idleTimeout,
+        keepAliveTimeout: settings.keepAlive,
+        keepAliveMaxTimeout: Math.max(settings.keepAlive, 1000),
+        strictContentLength: true,
+      });
+      entry = { pool, refs: 0 };
+      this.#entries.set(key, entry);
+      (pool as unknown as { portico_key: string }).portico_key = key;
+    }
+    entry.refs++;
+    return entry.pool;
+  }
+
+  /** Drops one reference; the last one closes the pool after its in-flight requests. */
+  release(pool: Pool): void {
+    const key = (pool as unknown as { portico_key: string }).portico_key;
+    const entry = this.#entries.get(key);
+    if (entry === undefined) return;
+    if (--entry.refs > 0) return;
+    this.#entries.delete(key);
+    pool.close().catch(() => {});
+  }
+
+  /** Shutdown: close everything, waiting at most `deadlineMs` before destroying. */
+  async closeAll(deadlineMs: number): Promise<void> {
+    const pools = [...this.#entries.values()].map((e) => e.pool);
+    this.#entries.clear();
+    const timer = setTimeout(() => {
+      for (const p of pools) p.destroy().catch(() => {});
+    }, deadlineMs);
+    timer.unref();
+    await Promise.allSettled(pools.map((p) => p.close()));
+    clearTimeout(timer);
+  }
+}

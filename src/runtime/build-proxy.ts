@@ -1,0 +1,134 @@
+/**
+ * @module Builds one generation's HTTP data path from a checked config: pools, dispatchers, router and
+ * compiled routes. Everything per-request code needs is computed here, once.
+ */
+import type { Dispatcher } from 'undici';
+import type { Config, HeaderRulesConfig, RouteConfig, UpstreamConfig } from '../config/schema.ts';
+import { compileHeaderRules } from '../proxy/header-rules.ts';
+import { flatToObject } from '../proxy/response-headers.ts';
+import { compileRewrite } from '../proxy/rewrite.ts';
+import { createRouter } from '../proxy/router.ts';
+import type {
+  CompiledRoute,
+  ProxyRuntime,
+  ProxySettingsRuntime,
+  ResponseHeaderRules,
+  UpstreamRuntime,
+} from '../proxy/types.ts';
+import type { ClientSettings, UpstreamClients } from '../proxy/upstream-clients.ts';
+import { createPool } from '../upstream/pool.ts';
+import type { Pool, Target } from '../upstream/types.ts';
+
+export interface BuiltProxy {
+  readonly runtime: ProxyRuntime;
+  readonly pools: ReadonlyMap<string, Pool>;
+  /** Releases this generation's dispatchers and pools (after a newer generation took over). */
+  release(): void;
+}
+
+export function buildProxySettings(config: Config): ProxySettingsRuntime {
+  const p = config.proxy;
+  return {
+    via: p.via,
+    viaValue: '1.1 portico',
+    serverHeader: p.serverHeader,
+    requestIdHeader: p.requestIdHeader.toLowerCase(),
+    drainTimeout: p.drainTimeout,
+    replyHeaders: p.serverHeader === '' ? undefined : { server: p.serverHeader },
+  };
+}
+
+export function buildProxy(config: Config, clients: UpstreamClients): BuiltProxy {
+  const pools = new Map<string, Pool>();
+  const upstreams = new Map<string, UpstreamRuntime & { releaseAll(): void }>();
+  for (const u of config.upstreams) {
+    if (!u.targets.some((t) => t.url !== undefined)) continue;
+    const pool = createPool(u);
+    pools.set(u.name, pool);
+    upstreams.set(u.name, createUpstreamRuntime(u, pool, clients));
+  }
+  const routes = config.routes.map((r) => compileRoute(r, upstreams.get(r.upstream)!));
+  const runtime: ProxyRuntime = {
+    settings: buildProxySettings(config),
+    router: createRouter(config.routes),
+    routes,
+    inflight: 0,
+  };
+  return {
+    runtime,
+    pools,
+    release() {
+      for (const u of upstreams.values()) u.releaseAll();
+      for (const p of pools.values()) (p as { close?: () => void }).close?.();
+    },
+  };
+}
+
+function createUpstreamRuntime(
+  config: UpstreamConfig,
+  pool: Pool,
+  clients: UpstreamClients,
+): UpstreamRuntime & { releaseAll(): void } {
+  const t = config.timeouts;
+  const settings: ClientSettings = {
+    connectTimeout: t.connect,
+    responseTimeout: t.response,
+    idleTimeout: t.idle,
+    keepAlive: t.keepAlive,
+    connections: config.maxConnectionsPerTarget,
+  };
+  const dispatchers = new Map<Target, Dispatcher>();
+  const hostHeaders = new Map<Target, string>();
+  const acquired: Dispatcher[] = [];
+  return {
+    name: config.name,
+    pool,
+    dispatcher(target: Target): Dispatcher {
+      let d = dispatchers.get(target);
+      if (d === undefined) {
+        d = clients.acquire(target.origin, settings);
+        acquired.push(d);
+        dispatchers.set(target, d);
+      }
+      return d;
+    },
+    hostHeader(target: Target): string {
+      let h = hostHeaders.get(target);
+      if (h === undefined) {
+        h = new URL(target.origin).host;
+        hostHeaders.set(target, h);
+      }
+      return h;
+    },
+    releaseAll() {
+      for (const d of acquired) clients.release(d as never);
+      acquired.length = 0;
+      dispatchers.clear();
+    },
+  };
+}
+
+function compileRoute(config: RouteConfig, upstream: UpstreamRuntime): CompiledRoute {
+  return {
+    name: config.name,
+    config,
+    upstream,
+    rewrite: compileRewrite(config.rewrite),
+    requestHeaders: compileHeaderRules(config.headers?.request),
+    responseHeaders: compileResponseRules(config.headers?.response),
+    preserveHost: config.preserveHost,
+    maxBodySize: config.limits.maxBodySize,
+  };
+}
+
+function compileResponseRules(rules: HeaderRulesConfig | undefined): ResponseHeaderRules | undefined {
+  const compiled = compileHeaderRules(rules);
+  if (compiled === undefined) return undefined;
+  return {
+    applyToFlat(flat: string[]) {
+      const obj = flatToObject(flat);
+      compiled.apply(obj);
+      return obj;
+    },
+  };
+}

@@ -1,0 +1,181 @@
+/**
+ * @module Helpers for the L4 end-to-end tests: real redis-server processes, pools built with createPool,
+ * self-signed certificates from openssl, a recording logger, and small socket utilities.
+ */
+import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import type { L4Log } from '../../../src/l4/types.ts';
+import { createPool } from '../../../src/upstream/pool.ts';
+import { upstream } from '../../../src/upstream/schema.ts';
+import type { Pool } from '../../../src/upstream/types.ts';
+
+export const run = promisify(execFile);
+
+export interface LogEntry {
+  level: string;
+  msg: string;
+  obj: object;
+}
+
+/** A logger that keeps every entry, so tests can assert on what was logged. */
+export function recordingLog(): L4Log & { entries: LogEntry[] } {
+  const entries: LogEntry[] = [];
+  const at =
+    (level: string) =>
+    (obj: object, msg: string): void => {
+      entries.push({ level, msg, obj });
+    };
+  return { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+/** A pool over `host:port` addresses, built the way the runtime builds one. */
+export function tcpPool(name: string, addresses: string[]): Pool {
+  return createPool(
+    upstream.parse({ name, balance: 'round-robin', targets: addresses.map((address) => ({ address })) }),
+  );
+}
+
+export function closePool(pool: Pool): void {
+  (pool as { close?: () => void }).close?.();
+}
+
+/** A port that was free a moment ago (for programs that cannot be told to bind port 0). */
+export async function freePort(): Promise<number> {
+  const s = createServer();
+  s.listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const port = (s.address() as { port: number }).port;
+  s.close();
+  await once(s, 'close');
+  return port;
+}
+
+export interface Redis {
+  readonly port: number;
+  readonly proc: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts a real redis-server on a free port and waits until it accepts connections. */
+export async function startRedis(): Promise<Redis> {
+  const port = await freePort();
+  const proc = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  );
+  let out = '';
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
+    proc.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      if (out.includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+    proc.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited with ${code}: ${out}`));
+    });
+  });
+  proc.stdout!.resume();
+  return {
+    port,
+    proc,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return;
+      const exited = once(proc, 'exit');
+      proc.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+/** `redis-cli -p <port> <args…>` → trimmed stdout. */
+export async function redisCli(port: number, ...args: string[]): Promise<string> {
+  const { stdout } = await run('redis-cli', ['-h', '127.0.0.1', '-p', String(port), ...args], { timeout: 10_000 });
+  return stdout.trim();
+}
+
+export interface Cert {
+  readonly cert: string;
+  readonly key: string;
+}
+
+/** Self-signed P-256 certificates for the given names (CN and SAN), made by openssl in a temp dir. */
+export async function makeCerts(names: string[]): Promise<Cert[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'portico-l4-'));
+  try {
+    const out: Cert[] = [];
+    for (const [i, name] of names.entries()) {
+      const cert = join(dir, `${i}.crt`);
+      const key = join(dir, `${i}.key`);
+      await run('openssl', [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-subj',
+        `/CN=${name}`,
+        '-addext',
+        `subjectAltName=DNS:${name}`,
+        '-days',
+        '1',
+        '-keyout',
+        key,
+        '-out',
+        cert,
+      ]);
+      out.push({ cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') });
+    }
+    return out;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export interface TestServer {
+  readonly server: Server;
+  readonly port: number;
+  /** Destroys open connections and closes the server. */
+  close(): Promise<void>;
+}
+
+/** Starts a net server on 127.0.0.1:0 with allowHalfOpen. */
+export async function startServer(onSocket: (s: Socket) => void): Promise<TestServer> {
+  const sockets = new Set<Socket>();
+  const server = createServer({ allowHalfOpen: true }, (s) => {
+    sockets.add(s);
+    s.once('close', () => sockets.delete(s));
+    onSocket(s);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return {
+    server,
+    port: (server.address() as { port: number }).port,
+    async close() {
+      for (const s of sockets) s.destroy();
+      if (!server.listening) return;
+      const closed = once(server, 'close');
+      server.close();
+      await closed;
+    },
+  };
+}
+
+/** Reads a socket to its end. */
+export async function readAll(socket: Socket): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of socket) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
