@@ -31,6 +31,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     return 1;
   }
   log.info({ msg: 'started', config: options.config, listeners: runtime.ports(), pid: process.pid });
+  flushLogger(log);
 
   let reloading: Promise<void> = Promise.resolve();
   process.on('SIGHUP', () => {
@@ -39,6 +40,7 @@ export async function runStart(options: StartOptions): Promise<number> {
         const next = await loadConfigFile(options.config, { validators: configValidators() });
         await runtime.reload(next);
         log.info({ msg: 'reloaded', config: options.config, listeners: runtime.ports() });
+        flushLogger(log);
       } catch (err) {
         const detail = err instanceof ConfigError ? err.issues.length + ' issue(s)' : String(err);
         log.error({ msg: 'reload failed; the running config is unchanged', error: detail });

@@ -29,7 +29,10 @@ export interface Chain {
   readonly hasResponsePhase: boolean;
   /** Request phase. `await` it: it is a Verdict when every hook answered synchronously, else a promise. */
   runRequest(ex: Exchange): Outcome;
-  /** Response phase in reverse order; `reply` only when a hook threw (500 GW_INTERNAL). */
+  /**
+   * Response phase in reverse order; `reply` only when a hook threw (500 GW_INTERNAL). When the request
+   * phase ended early (`reply` or `respond`), only policies before the one that answered run.
+   */
   runResponse(ex: Exchange): Outcome;
 }
 
@@ -45,19 +48,34 @@ type Thrown = (policy: Policy, ex: Exchange, err: unknown) => Verdict;
 const CHALLENGE = 'www-authenticate';
 const defaultLog = { error: (obj: object, msg?: string) => console.error(msg, obj) };
 
-function isPromise(v: Outcome | void): v is Promise<Verdict> {
-  return v !== undefined && typeof (v as PromiseLike<unknown>).then === 'function';
+function isPromise(v: Outcome): v is Promise<Verdict> {
+  return typeof (v as PromiseLike<unknown>).then === 'function';
+}
+
+/** Where the request phase ended early: policies from this index on did not run (state key). */
+const STOPPED_AT = Symbol('chain.stoppedAt');
+
+interface CompiledStep {
+  readonly run: Step;
+  /** Index in the route's policy list of the step's first policy. */
+  readonly at: number;
+}
+
+function stopped(ex: Exchange, at: number, v: Verdict): Verdict {
+  ex.state.set(STOPPED_AT, at);
+  return v;
 }
 
 /** Runs steps from index i; goes async only from the first step that returns a promise. */
-function runSteps(steps: readonly Step[], ex: Exchange, i: number): Outcome {
+function runSteps(steps: readonly CompiledStep[], ex: Exchange, i: number): Outcome {
   for (; i < steps.length; i++) {
-    const r = steps[i]!(ex);
+    const step = steps[i]!;
+    const r = step.run(ex);
     if (isPromise(r)) {
       const next = i + 1;
-      return r.then((v) => (v.kind === 'continue' ? runSteps(steps, ex, next) : v));
+      return r.then((v) => (v.kind === 'continue' ? runSteps(steps, ex, next) : stopped(ex, step.at, v)));
     }
-    if (r.kind !== 'continue') return r;
+    if (r.kind !== 'continue') return stopped(ex, step.at, r);
   }
   return CONTINUE;
 }
@@ -77,7 +95,7 @@ function policyStep(policy: Policy, thrown: Thrown): Step {
 
 /** The group's answer when every member failed. */
 function combineFailures(failures: readonly LocalReply[]): Verdict {
-  const chosen = failures.find((r) => r.code !== 'GW_AUTH_MISSING') ?? failures[0]!;
+  const chosen = failures.find((r) => (r.code as string) !== 'GW_AUTH_MISSING') ?? failures[0]!;
   const challenges: string[] = [];
   for (const f of failures) {
     const c = f.headers?.[CHALLENGE];
@@ -99,12 +117,12 @@ function groupStep(members: readonly Step[]): Step {
       if (isPromise(r)) {
         const next = j + 1;
         return r.then((v) => {
-          if (v.kind === 'continue' || v.reply.code === 'GW_INTERNAL') return v;
+          if (v.kind !== 'reply' || v.reply.code === 'GW_INTERNAL') return v;
           failures.push(v.reply);
           return tryFrom(ex, next, failures);
         });
       }
-      if (r.kind === 'continue' || r.reply.code === 'GW_INTERNAL') return r;
+      if (r.kind !== 'reply' || r.reply.code === 'GW_INTERNAL') return r;
       failures.push(r.reply);
     }
     return combineFailures(failures);
@@ -112,9 +130,18 @@ function groupStep(members: readonly Step[]): Step {
   return (ex) => tryFrom(ex, 0, []);
 }
 
-function runResponseHooks(hooks: readonly Policy[], ex: Exchange, i: number, thrown: Thrown): Outcome {
+interface ResponseHook {
+  readonly policy: Policy;
+  /** Index in the route's policy list. */
+  readonly at: number;
+}
+
+/** Hooks in reverse order, skipping policies whose request phase never ran (the chain stopped before them). */
+function runResponseHooks(hooks: readonly ResponseHook[], ex: Exchange, i: number, thrown: Thrown): Outcome {
+  const stop = ex.state.size === 0 ? undefined : (ex.state.get(STOPPED_AT) as number | undefined);
   for (; i < hooks.length; i++) {
-    const policy = hooks[i]!;
+    const { policy, at } = hooks[i]!;
+    if (stop !== undefined && at >= stop) continue;
     let r: void | Promise<void>;
     try {
       r = policy.onResponse!(ex);
@@ -155,25 +182,30 @@ export function createChain(policies: readonly Policy[], options: ChainOptions =
     return internal.get(policy)!;
   };
 
-  const steps: Step[] = [];
+  const steps: CompiledStep[] = [];
   let group: Step[] = [];
+  let groupAt = 0;
   const flush = (): void => {
-    if (group.length === 1) steps.push(group[0]!);
-    else if (group.length > 1) steps.push(groupStep(group));
+    if (group.length === 1) steps.push({ run: group[0]!, at: groupAt });
+    else if (group.length > 1) steps.push({ run: groupStep(group), at: groupAt });
     group = [];
   };
-  for (const p of policies) {
-    if (p.onRequest === undefined) continue;
+  policies.forEach((p, at) => {
+    if (p.onRequest === undefined) return;
     if (p.authenticates) {
+      if (group.length === 0) groupAt = at;
       group.push(policyStep(p, thrown));
-      continue;
+      return;
     }
     flush();
-    steps.push(policyStep(p, thrown));
-  }
+    steps.push({ run: policyStep(p, thrown), at });
+  });
   flush();
 
-  const responseHooks = policies.filter((p) => p.onResponse !== undefined).reverse();
+  const responseHooks: ResponseHook[] = [];
+  policies.forEach((policy, at) => {
+    if (policy.onResponse !== undefined) responseHooks.unshift({ policy, at });
+  });
   return Object.freeze({
     size: policies.length,
     needsRequestBody: Math.max(0, ...policies.map((p) => p.requestBody?.maxBytes ?? 0)),

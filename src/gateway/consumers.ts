@@ -26,7 +26,9 @@ interface BasicEntry {
 const BASIC_CACHE_TTL_MS = 5 * 60_000;
 const BASIC_CACHE_MAX = 10_000;
 /** Checked against when the user is unknown, so timing does not reveal which usernames exist. */
-const DUMMY_PASSWORD = parseStoredPassword('scrypt:AAAAAAAAAAAAAAAAAAAAAA==:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=');
+const DUMMY_PASSWORD = parseStoredPassword(
+  'scrypt:AAAAAAAAAAAAAAAAAAAAAA==:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
+);
 
 function sha256(text: string): Buffer {
   return createHash('sha256').update(text).digest();
@@ -125,12 +127,17 @@ export function validateConsumers(
   consumers.forEach((c, i) => {
     if (names.has(c.name)) issues.push({ path: ['consumers', i, 'name'], message: `duplicate consumer "${c.name}"` });
     names.add(c.name);
-    c.apiKeys.forEach((k, j) =>
-      claim('API key', keyDigest(k).toString('hex'), c.name, ['consumers', i, 'apiKeys', j]),
-    );
-    c.basicAuth.forEach((u, j) => claim('username', u.username, c.name, ['consumers', i, 'basicAuth', j, 'username']));
-    c.jwt.forEach((m, j) => claim('JWT mapping', `${m.claim}=${m.value}`, c.name, ['consumers', i, 'jwt', j]));
-    c.mtls.forEach((m, j) => claim('mTLS subject', m.subject, c.name, ['consumers', i, 'mtls', j, 'subject']));
+    for (const [j, k] of c.apiKeys.entries()) {
+      claim('API key', keyDigest(k).toString('hex'), c.name, ['consumers', i, 'apiKeys', j]);
+    }
+    for (const [j, u] of c.basicAuth.entries()) {
+      claim('username', u.username, c.name, ['consumers', i, 'basicAuth', j, 'username']);
+    }
+    for (const [j, m] of c.jwt.entries()) {
+      claim('JWT mapping', `${m.claim}=${m.value}`, c.name, ['consumers', i, 'jwt', j]);
+    }
+    for (const [j, m] of c.mtls.entries())
+      claim('mTLS subject', m.subject, c.name, ['consumers', i, 'mtls', j, 'subject']);
   });
   return issues;
 }

@@ -6,8 +6,7 @@
  * e.g. jwt-auth `forwardClaims`); only the policies may set them. After a `continue` from the request
  * phase, `forward` sets the consumer headers from `ex.consumer`.
  */
-import type { RequestHead } from './types.ts';
-import type { Exchange, Policy } from './types.ts';
+import type { Exchange, Policy, RequestHead } from './types.ts';
 
 export interface IdentityOptions {
   readonly consumerHeader?: string;

@@ -9,15 +9,18 @@ const apiKey = z
   .string()
   .min(1)
   .refine((k) => !k.startsWith('sha256:') || SHA256_RE.test(k), 'sha256 keys are "sha256:" + 64 hex digits')
-  .meta({ description: 'A plain API key (use ${ENV} references) or "sha256:<hex>" of the key' });
+  .meta({ description: 'A plain API key (use ENV references) or "sha256:<hex>" of the key' });
 
 const basicUser = z.strictObject({
-  username: z.string().min(1).refine((u) => !u.includes(':'), 'usernames cannot contain ":"'),
+  username: z
+    .string()
+    .min(1)
+    .refine((u) => !u.includes(':'), 'usernames cannot contain ":"'),
   password: z
     .string()
     .min(1)
     .refine((p) => !p.startsWith('scrypt:') || SCRYPT_RE.test(p), 'scrypt hashes are "scrypt:<saltB64>:<hashB64>"')
-    .meta({ description: 'A "scrypt:<saltB64>:<hashB64>" hash (portico hash-password) or a plain ${ENV} reference' }),
+    .meta({ description: 'A "scrypt:<saltB64>:<hashB64>" hash (portico hash-password) or a plain password from an ENV reference' }),
 });
 
 const jwtMapping = z
@@ -76,4 +79,7 @@ export function zodParser<S extends z.ZodType>(schema: S): (raw: unknown) => Par
 }
 
 /** Options every authenticating policy shares: the realm of its WWW-Authenticate challenge. */
-export const realm = z.string().regex(/^[\x20-\x7e]*$/, 'printable ASCII only').default('portico');
+export const realm = z
+  .string()
+  .regex(/^[\x20-\x7e]*$/, 'printable ASCII only')
+  .default('portico');

@@ -13,7 +13,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * shutdown so no line is lost.
  */
 export function createLogger(level: LogLevel = 'info'): Logger {
-  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 8192 });
+  // Buffered lines still reach the terminal promptly when traffic is light.
+  setInterval(() => destination.flush(), 1000).unref();
   return pino(
     {
       level,

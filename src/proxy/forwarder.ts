@@ -136,6 +136,9 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.log.status = statusCode;
     this.log.upstreamHeadersAt = performance.now();
     const res = this.res;
+    // Head, first chunk and end usually arrive in one tick: cork so they leave in one write.
+    res.cork();
+    process.nextTick(uncork, res);
     try {
       const headers = filterResponseHeaders(rawHeaders, this.rt.settings, this.log.id);
       if (this.route.responseHeaders) {
@@ -223,6 +226,10 @@ const NO_HINT = Object.freeze({});
 
 function onClientClose(this: ServerResponse): void {
   (this as unknown as Record<symbol, ProxyExchange>)[kExchange]!.clientClosed();
+}
+
+function uncork(res: ServerResponse): void {
+  res.uncork();
 }
 
 function onClientDrain(this: ServerResponse): void {

@@ -73,6 +73,7 @@ export function normalizePath(target: string): NormalizedTarget {
     const end = authorityEnd(target, after);
     authority = target.slice(after, end);
     if (authority === '') return fail('absolute-form target without authority');
+    if (!isPlainAuthority(authority)) return fail('invalid authority in absolute-form target');
     start = end;
   }
 
@@ -134,6 +135,15 @@ function absoluteFormPathStart(target: string): number {
   const scheme = target.slice(0, colon).toLowerCase();
   if (scheme !== 'http' && scheme !== 'https') return -1;
   return colon + 3;
+}
+
+/** host[:port] only: no userinfo (RFC 9110 §4.2.4 deprecates it), no space, control or non-ASCII bytes. */
+function isPlainAuthority(authority: string): boolean {
+  for (let i = 0; i < authority.length; i++) {
+    const code = authority.charCodeAt(i);
+    if (code <= 0x20 || code >= 0x7f || code === 0x40 || code === BACKSLASH) return false;
+  }
+  return true;
 }
 
 function authorityEnd(target: string, from: number): number {

@@ -8,8 +8,10 @@
  * condition holds wins.
  *
  * Everything is compiled once per config: routes are grouped by host, exact paths sit in a Map, patterns are
- * pre-split segment lists walked without allocation, and matches of routes without params are preallocated.
- * No regex runs per request. Paths given to `match` must already be normalised (`normalize-path.ts`).
+ * pre-split segment lists walked without allocation, and matches of routes without params are preallocated
+ * (params of the others are cut out of the path only when read). The groups to try for a Host value are
+ * cached in a bounded map. No regex runs per request. Paths given to `match` must already be normalised
+ * (`normalize-path.ts`).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { RouteConfig } from '../config/schema.ts';
@@ -70,6 +72,15 @@ export function validateRouteHost(host: string): string | undefined {
   return undefined;
 }
 
+/**
+ * Checks a `match.path` pattern for config validation (see `path-pattern.ts` for the rules).
+ * @returns an error message, or undefined when valid.
+ */
+export function validateRoutePath(path: string): string | undefined {
+  const pattern = compilePathPattern(path);
+  return typeof pattern === 'string' ? pattern : undefined;
+}
+
 /** Lower-cases a host and strips its port and trailing dot, allocating only when something changes. */
 export function normalizeHost(host: string): string {
   let end = host.length;
@@ -119,32 +130,59 @@ export function createRouter(routes: readonly RouteConfig[]): Router {
   const exactHosts = new Map<string, Group>();
   for (const [host, entries] of byHost) exactHosts.set(host, buildGroup(entries));
   // Longest suffix first: `*.a.example.com` beats `*.example.com`.
-  const wildcardSuffixes = [...byWildcard.keys()].sort((a, b) => b.length - a.length);
-  const wildcardGroups = wildcardSuffixes.map((suffix) => buildGroup(byWildcard.get(suffix)!));
-  const anyGroup = anyHost.length > 0 ? buildGroup(anyHost) : undefined;
-  const hasHostRoutes = exactHosts.size > 0 || wildcardGroups.length > 0;
+  const wildcards = [...byWildcard.keys()]
+    .sort((a, b) => b.length - a.length)
+    .map((suffix) => ({ suffix, group: buildGroup(byWildcard.get(suffix)!) }));
+  return new HostRouter(exactHosts, wildcards, anyHost.length > 0 ? buildGroup(anyHost) : undefined);
+}
 
-  return {
-    match(method, host, path, headers) {
-      if (hasHostRoutes && host !== undefined) {
-        const name = normalizeHost(host);
-        const exact = exactHosts.get(name);
-        if (exact !== undefined) {
-          const found = matchGroup(exact, method, path, headers);
-          if (found !== undefined) return found;
-        }
-        for (let i = 0; i < wildcardSuffixes.length; i++) {
-          const suffix = wildcardSuffixes[i]!;
-          // `.example.com` needs at least one label before it, so `example.com` itself does not match.
-          if (name.length > suffix.length && name.endsWith(suffix)) {
-            const found = matchGroup(wildcardGroups[i]!, method, path, headers);
-            if (found !== undefined) return found;
-          }
-        }
-      }
-      return anyGroup === undefined ? undefined : matchGroup(anyGroup, method, path, headers);
-    },
-  };
+/** Maximum number of distinct Host values whose group lists are remembered (client-supplied, so bounded). */
+const HOST_CACHE_SIZE = 1024;
+
+class HostRouter implements Router {
+  readonly #exactHosts: ReadonlyMap<string, Group>;
+  readonly #wildcards: readonly { readonly suffix: string; readonly group: Group }[];
+  readonly #anyGroups: readonly Group[];
+  readonly #hasHostRoutes: boolean;
+  /** Raw Host value → the groups to try, in precedence order. */
+  readonly #cache = new Map<string, readonly Group[]>();
+
+  constructor(
+    exactHosts: ReadonlyMap<string, Group>,
+    wildcards: readonly { readonly suffix: string; readonly group: Group }[],
+    anyGroup: Group | undefined,
+  ) {
+    this.#exactHosts = exactHosts;
+    this.#wildcards = wildcards;
+    this.#anyGroups = anyGroup === undefined ? [] : [anyGroup];
+    this.#hasHostRoutes = exactHosts.size > 0 || wildcards.length > 0;
+  }
+
+  match(method: string, host: string | undefined, path: string, headers: IncomingHttpHeaders): RouteMatch | undefined {
+    const groups = this.#hasHostRoutes && host !== undefined ? this.#groupsFor(host) : this.#anyGroups;
+    for (let i = 0; i < groups.length; i++) {
+      const found = matchGroup(groups[i]!, method, path, headers);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+
+  #groupsFor(host: string): readonly Group[] {
+    const cached = this.#cache.get(host);
+    if (cached !== undefined) return cached;
+    const name = normalizeHost(host);
+    const groups: Group[] = [];
+    const exact = this.#exactHosts.get(name);
+    if (exact !== undefined) groups.push(exact);
+    for (const { suffix, group } of this.#wildcards) {
+      // `.example.com` needs at least one label before it, so `example.com` itself does not match.
+      if (name.length > suffix.length && name.endsWith(suffix)) groups.push(group);
+    }
+    groups.push(...this.#anyGroups);
+    if (this.#cache.size >= HOST_CACHE_SIZE) this.#cache.clear();
+    this.#cache.set(host, groups);
+    return groups;
+  }
 }
 
 function pushTo(map: Map<string, Entry[]>, key: string, entry: Entry): void {
@@ -186,7 +224,7 @@ function buildGroup(entries: Entry[]): Group {
 const KIND_RANK = { exact: 0, param: 1, prefix: 2 } as const;
 
 /** The precedence order: negative when `a` is more specific than `b`. */
-export function compareEntries(a: Entry, b: Entry): number {
+function compareEntries(a: Entry, b: Entry): number {
   const pa = a.pattern;
   const pb = b.pattern;
   return (
@@ -222,6 +260,27 @@ function conditionsHold(entry: Entry, method: string, headers: IncomingHttpHeade
   return true;
 }
 
+/** A match of a route with params: the values are cut out of the path only when someone reads them. */
+class ParamMatch implements RouteMatch {
+  readonly route: RouteConfig;
+  readonly index: number;
+  readonly #pattern: PathPattern;
+  readonly #path: string;
+  #params: Readonly<Record<string, string>> | undefined = undefined;
+
+  constructor(entry: Entry, path: string) {
+    this.route = entry.route;
+    this.index = entry.index;
+    this.#pattern = entry.pattern;
+    this.#path = path;
+  }
+
+  get params(): Readonly<Record<string, string>> {
+    this.#params ??= pathParams(this.#pattern, this.#path);
+    return this.#params;
+  }
+}
+
 function matchGroup(group: Group, method: string, path: string, headers: IncomingHttpHeaders): RouteMatch | undefined {
   const exact = group.exact.get(path);
   if (exact !== undefined) {
@@ -234,7 +293,7 @@ function matchGroup(group: Group, method: string, path: string, headers: Incomin
   for (let i = 0; i < patterns.length; i++) {
     const entry = patterns[i]!;
     if (matchPathPattern(entry.pattern, path) && conditionsHold(entry, method, headers)) {
-      return entry.result ?? { route: entry.route, index: entry.index, params: pathParams(entry.pattern, path) };
+      return entry.result ?? new ParamMatch(entry, path);
     }
   }
   return undefined;

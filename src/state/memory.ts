@@ -4,7 +4,15 @@
  * sweep that runs every `sweepEveryMs` on an unref'd timer. Past `maxKeys` the oldest entries are dropped first,
  * so memory stays bounded whatever keys clients make us create.
  */
-import { type BucketState, bucketTtl, newBucket, newWindow, takeToken, takeWindow, type WindowState } from './algorithms.ts';
+import {
+  type BucketState,
+  bucketTtl,
+  newBucket,
+  newWindow,
+  takeToken,
+  takeWindow,
+  type WindowState,
+} from './algorithms.ts';
 import type { Decision, RateLimitSpec, Store } from './types.ts';
 
 export interface MemoryStoreOptions {

@@ -8,7 +8,7 @@
  * a restart or SCRIPT FLUSH).
  */
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
-import { INCREMENT, SLIDING_WINDOW, type Script, TOKEN_BUCKET } from './lua.ts';
+import { INCREMENT, type Script, SLIDING_WINDOW, TOKEN_BUCKET } from './lua.ts';
 import type { Decision, RateLimitSpec, Store } from './types.ts';
 
 export interface RedisNode {
@@ -91,7 +91,8 @@ class RedisStore implements Store {
     try {
       return await this.#client.evalsha(s.sha, 1, key, ...args);
     } catch (err) {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT')) return this.#client.eval(s.source, 1, key, ...args);
+      if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
+        return this.#client.eval(s.source, 1, key, ...args);
       throw err;
     }
   }

@@ -24,7 +24,10 @@ const redisState = z
   .strictObject({
     store: z.literal('redis'),
     /** Single Redis: `redis://[:password@]host:port[/db]` or `rediss://…`. */
-    url: z.string().regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://host:port').optional(),
+    url: z
+      .string()
+      .regex(/^rediss?:\/\//, 'expected redis://host:port or rediss://host:port')
+      .optional(),
     /** Sentinel: `host:port` of each sentinel, with the master's `name`. */
     sentinels: z.array(node).min(1).optional(),
     name: z.string().min(1).optional(),

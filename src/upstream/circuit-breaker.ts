@@ -43,11 +43,18 @@ export function circuitLimits(config: UpstreamConfig): CircuitLimits {
 
 /** True when one more attempt would break an upstream-wide limit. */
 export function overLimits(load: UpstreamLoad, limits: CircuitLimits): boolean {
-  return load.active >= limits.maxRequests || load.pending >= limits.maxPending || load.connections >= limits.maxConnections;
+  return (
+    load.active >= limits.maxRequests || load.pending >= limits.maxPending || load.connections >= limits.maxConnections
+  );
 }
 
 /** Counts an attempt starting on `target`. */
-export function attemptStarted(load: UpstreamLoad, target: UpstreamTarget, limits: CircuitLimits, retry: boolean): void {
+export function attemptStarted(
+  load: UpstreamLoad,
+  target: UpstreamTarget,
+  limits: CircuitLimits,
+  retry: boolean,
+): void {
   if (target.active < limits.connectionsPerTarget) load.connections++;
   else load.pending++;
   target.active++;

@@ -31,6 +31,7 @@ export class Discovery {
   readonly #onChange: () => void;
   #timer: NodeJS.Timeout | undefined;
   #closed = false;
+  #running: Promise<void> | undefined;
   /** Lookups that failed or came back empty (a counter for metrics). */
   failures = 0;
 
@@ -48,8 +49,15 @@ export class Discovery {
     this.#timer.unref();
   }
 
-  /** Resolves every name once; calls onChange when any answer differs from the last. */
-  async resolveNow(): Promise<void> {
+  /** Resolves every name once; calls onChange when any answer differs from the last. Calls while one runs share it. */
+  resolveNow(): Promise<void> {
+    this.#running ??= this.#resolveAll().finally(() => {
+      this.#running = undefined;
+    });
+    return this.#running;
+  }
+
+  async #resolveAll(): Promise<void> {
     const answers = await Promise.all(this.#sources.map((s) => this.#resolve(s)));
     if (this.#closed) return;
     let changed = false;

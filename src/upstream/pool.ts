@@ -100,8 +100,7 @@ export function createPool(config: UpstreamConfig, deps: PoolDeps = {}): Upstrea
   const outliers = new OutlierDetector(config.health.passive, now);
   const retry = new UpstreamRetryPolicy(config.retries, load);
   const sticky = config.sticky === undefined ? undefined : new CookieSticky(config.sticky, getTargets);
-  const hashOn: HashOn | undefined =
-    config.balance === 'consistent-hash' ? (config.hashOn ?? 'client-ip') : undefined;
+  const hashOn: HashOn | undefined = config.balance === 'consistent-hash' ? (config.hashOn ?? 'client-ip') : undefined;
 
   const checkType = active?.type ?? (sources[0]!.address.protocol === 'tcp:' ? 'tcp' : 'http');
   const checker = active === undefined ? undefined : new ActiveChecker(active, checkType, getTargets, now);
@@ -149,7 +148,8 @@ export function createPool(config: UpstreamConfig, deps: PoolDeps = {}): Upstrea
 
     noTargetReason(hint: PickHint): NoTargetReason {
       if (overLimits(load, limits)) return 'overloaded';
-      for (const t of targets) if (t.full() && (hint.exclude === undefined || !hint.exclude.has(t))) return 'overloaded';
+      for (const t of targets)
+        if (t.full() && (hint.exclude === undefined || !hint.exclude.has(t))) return 'overloaded';
       return 'unavailable';
     },
 

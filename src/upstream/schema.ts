@@ -93,7 +93,12 @@ const retries = z.strictObject({
   perTryTimeout: duration.default(0).meta({ description: 'Deadline of each try (0 = none)' }),
   budget: z
     .strictObject({
-      percent: z.number().min(0).max(100).default(20).meta({ description: 'Retries in flight ≤ this share of requests' }),
+      percent: z
+        .number()
+        .min(0)
+        .max(100)
+        .default(20)
+        .meta({ description: 'Retries in flight ≤ this share of requests' }),
       minConcurrency: z.number().int().nonnegative().default(3),
     })
     .default({ percent: 20, minConcurrency: 3 }),

@@ -89,7 +89,11 @@ export class CookieSticky implements StickySessions {
     // Keyed hash, not a bare sha256: the address space is small enough to reverse an unkeyed hash.
     const id = createHmac('sha256', this.#secret).update(`target:${target.key}`).digest();
     const idText = id.subarray(0, 12).toString('base64url');
-    const sig = createHmac('sha256', this.#secret).update(`sig:${idText}`).digest().subarray(0, 16).toString('base64url');
+    const sig = createHmac('sha256', this.#secret)
+      .update(`sig:${idText}`)
+      .digest()
+      .subarray(0, 16)
+      .toString('base64url');
     const value = `${idText}.${sig}`;
     return { target, value, setCookie: `${this.cookie}=${value}${this.#attributes}`, signature: Buffer.from(sig) };
   }

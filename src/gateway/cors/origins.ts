@@ -10,13 +10,13 @@ export interface OriginMatcher {
 
 const LABELS = '[a-z0-9-]+(?:\\.[a-z0-9-]+)*';
 
-function escape(text: string): string {
+function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
 /** `https://*.example.com` → one or more labels before `.example.com`; `:*` → any port or none. */
 export function patternToRegExp(pattern: string): RegExp {
-  let source = escape(pattern);
+  let source = escapeRegExp(pattern);
   source = source.replace('://\\*\\.', `://${LABELS}\\.`);
   if (source.endsWith(':\\*')) source = `${source.slice(0, -3)}(?::\\d{1,5})?`;
   return new RegExp(`^${source}$`, 'i');

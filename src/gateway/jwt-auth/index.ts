@@ -17,16 +17,16 @@
  * `consumer: required` and no consumer maps → 403 GW_FORBIDDEN.
  */
 import { createPublicKey, createSecretKey, type KeyObject } from 'node:crypto';
-import { decodeProtectedHeader, errors, jwtVerify, type JWTVerifyOptions } from 'jose';
+import { decodeProtectedHeader, errors, type JWTVerifyOptions, jwtVerify } from 'jose';
 import { z } from 'zod';
 import { duration, headerName } from '../../config/primitives.ts';
 import { quoted, replyVerdict } from '../replies.ts';
 import { realm, zodParser } from '../schema.ts';
 import { CONTINUE, type Exchange, type PolicyDeps, type PolicyFactory, type Verdict } from '../types.ts';
+import { claimForwarder, forwardClaims } from './forward.ts';
 import { RemoteJwks } from './jwks.ts';
 import { ALL_ALGORITHMS, ASYMMETRIC_ALGORITHMS, algorithmsFor, type Jwk, KeySet } from './keyset.ts';
 import { createTokenReader, tokenSource } from './token.ts';
-import { claimForwarder, forwardClaims } from './forward.ts';
 
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
 
@@ -115,8 +115,7 @@ export const factory: PolicyFactory<JwtAuthOptions> = {
   create(name, c, deps) {
     const source = keySource(c, deps);
     const algorithms =
-      c.algorithms ??
-      (source.kind === 'static' ? algorithmsFor(source.key) : ASYMMETRIC_ALGORITHMS.slice());
+      c.algorithms ?? (source.kind === 'static' ? algorithmsFor(source.key) : ASYMMETRIC_ALGORITHMS.slice());
     const allowed = new Set<string>(algorithms);
     const verifyOptions: JWTVerifyOptions = {
       algorithms,

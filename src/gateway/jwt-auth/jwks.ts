@@ -4,9 +4,10 @@
  * the last good keys stay in use; only tokens that no known key can verify are then answered "unavailable"
  * (503) rather than "unknown key" (401), since the key may well exist.
  */
+
+import type { KeyObject } from 'node:crypto';
 import { request } from 'undici';
 import { type Jwk, KeySet } from './keyset.ts';
-import type { KeyObject } from 'node:crypto';
 
 export interface RemoteJwksOptions {
   readonly url: string;

@@ -60,7 +60,8 @@ export interface Jwk {
 export function importJwk(jwk: Jwk): KeyObject | undefined {
   if (jwk.use === 'enc') return undefined;
   try {
-    if (jwk.kty === 'oct') return typeof jwk.k === 'string' ? createSecretKey(Buffer.from(jwk.k, 'base64url')) : undefined;
+    if (jwk.kty === 'oct')
+      return typeof jwk.k === 'string' ? createSecretKey(Buffer.from(jwk.k, 'base64url')) : undefined;
     const key = createPublicKey({ key: jwk as import('node:crypto').JsonWebKey, format: 'jwk' });
     return key.type === 'public' ? key : undefined;
   } catch {

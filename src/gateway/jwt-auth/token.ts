@@ -2,8 +2,9 @@
  * @module Where a bearer token comes from: the Authorization header (`Bearer <token>`) or a cookie.
  * Shared by jwt-auth and oauth2-introspection.
  */
-import { z } from 'zod';
+
 import type { IncomingHttpHeaders } from 'node:http';
+import { z } from 'zod';
 
 export const tokenSource = z
   .strictObject({

@@ -19,9 +19,7 @@ import { KEY_PART } from './key.ts';
 
 const count = z.number().int().min(1).max(1_000_000_000);
 const window = duration.refine((ms) => ms >= 1, 'must be at least 1ms');
-const keyPart = z
-  .string()
-  .regex(KEY_PART, 'expected consumer, client-ip, route, header:<name> or claim:<name>');
+const keyPart = z.string().regex(KEY_PART, 'expected consumer, client-ip, route, header:<name> or claim:<name>');
 const algorithm = z.enum(['token-bucket', 'sliding-window']);
 
 export const keySpec = z
@@ -67,7 +65,8 @@ export const rateLimitConfig = z
   .superRefine((c, ctx) => {
     const alg = c.algorithm ?? (c.burst !== undefined ? 'token-bucket' : 'sliding-window');
     if (alg === 'sliding-window') {
-      if (c.burst !== undefined) ctx.addIssue({ code: 'custom', path: ['burst'], message: 'burst needs algorithm: token-bucket' });
+      if (c.burst !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['burst'], message: 'burst needs algorithm: token-bucket' });
       for (const [p, v] of Object.entries(c.plans))
         if (v.burst !== undefined)
           ctx.addIssue({ code: 'custom', path: ['plans', p, 'burst'], message: 'burst needs algorithm: token-bucket' });

@@ -43,7 +43,9 @@ export class StoreGuard {
     this.#log = deps.log;
     // A memory store needs no fallback; a remote one gets a local twin on the same clock.
     this.#local =
-      shared.kind === 'memory' || mode === 'closed' ? undefined : createMemoryStore({ now: deps.now, sweepEveryMs: 30_000 });
+      shared.kind === 'memory' || mode === 'closed'
+        ? undefined
+        : createMemoryStore({ now: deps.now, sweepEveryMs: 30_000 });
   }
 
   /** The shared store may be tried now. */
@@ -79,7 +81,13 @@ export class StoreGuard {
   }
 
   /** A decision, or undefined when the store is unavailable and the policy is `closed`. */
-  async take(key: string, cost: number, spec: RateLimitSpec, localSpec: RateLimitSpec, now: number): Promise<Decision | undefined> {
+  async take(
+    key: string,
+    cost: number,
+    spec: RateLimitSpec,
+    localSpec: RateLimitSpec,
+    now: number,
+  ): Promise<Decision | undefined> {
     if (this.#usable()) {
       try {
         const d = await this.#shared.take(key, cost, spec, now);

@@ -5,10 +5,26 @@
  */
 import type { ErrorCode, LocalReply } from '../../errors.ts';
 import type { RateLimitSpec } from '../../state/types.ts';
-import { CONTINUE, type Consumer, type Exchange, type Policy, type PolicyDeps, type PolicyFactory, type Verdict } from '../types.ts';
+import {
+  CONTINUE,
+  type Consumer,
+  type Exchange,
+  type Policy,
+  type PolicyDeps,
+  type PolicyFactory,
+  type Verdict,
+} from '../types.ts';
 import { type RateLimitConfig, rateLimitConfig } from './config.ts';
 import { StoreGuard } from './guard.ts';
-import { appendMember, limitMember, policyMember, RATELIMIT, RATELIMIT_POLICY, RETRY_AFTER, retryAfterSeconds } from './headers.ts';
+import {
+  appendMember,
+  limitMember,
+  policyMember,
+  RATELIMIT,
+  RATELIMIT_POLICY,
+  RETRY_AFTER,
+  retryAfterSeconds,
+} from './headers.ts';
 import { parseWith } from './issues.ts';
 import { compileKey } from './key.ts';
 
@@ -98,7 +114,13 @@ class RateLimitPolicy implements Policy {
 
   async onRequest(ex: Exchange): Promise<Verdict> {
     const plan = this.#planOf(ex.consumer);
-    const d = await this.guard.take(plan.prefix + this.#key(ex), this.#cost, plan.spec, plan.localSpec, this.#deps.now());
+    const d = await this.guard.take(
+      plan.prefix + this.#key(ex),
+      this.#cost,
+      plan.spec,
+      plan.localSpec,
+      this.#deps.now(),
+    );
     if (d === undefined) {
       if (!this.#enforce) return CONTINUE;
       return { kind: 'reply', reply: stateUnavailable(this.name) };

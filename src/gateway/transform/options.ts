@@ -4,8 +4,8 @@
  */
 import { z } from 'zod';
 import { headerName, size } from '../../config/primitives.ts';
-import { checkPath } from './json-body.ts';
 import { PROTECTED_HEADERS } from './head-rules.ts';
+import { checkPath } from './json-body.ts';
 import { compile } from './template.ts';
 
 /** 1 MiB: default cap on a body buffered for body rules. */
@@ -82,9 +82,7 @@ export const responseSection = z.strictObject({
   headers: headers.optional(),
   body: body.optional(),
   /** Upstream status → client status, e.g. `{ 404: 200 }`. */
-  statusMap: z
-    .record(z.string().regex(/^[1-5]\d\d$/, 'expected a status code such as 404'), statusCode)
-    .optional(),
+  statusMap: z.record(z.string().regex(/^[1-5]\d\d$/, 'expected a status code such as 404'), statusCode).optional(),
 });
 
 export const transformOptions = z

@@ -26,6 +26,12 @@ export function toParseResult<C>(result: z.ZodSafeParseResult<C>): ParseResult<C
   if (result.success) return { ok: true, config: result.data };
   return {
     ok: false,
-    issues: result.error.issues.map((issue) => ({ path: formatIssuePath(issue.path), message: issue.message })),
+    issues: result.error.issues.map((issue) => ({ path: formatIssuePath(issue.path), message: messageOf(issue) })),
   };
+}
+
+/** A bad map key's own message ("not a valid header name") rather than zod's "Invalid key in record". */
+function messageOf(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_key' && issue.issues.length > 0) return `key: ${issue.issues[0]!.message}`;
+  return issue.message;
 }

@@ -74,7 +74,12 @@ export function headersToStore(
 }
 
 /** Fields a 304 must not overwrite in a stored response when refreshing it (RFC 9111 §3.2). */
-const NOT_UPDATED: ReadonlySet<string> = new Set(['content-length', 'content-encoding', 'content-type', 'content-range']);
+const NOT_UPDATED: ReadonlySet<string> = new Set([
+  'content-length',
+  'content-encoding',
+  'content-type',
+  'content-range',
+]);
 
 /** Stored headers updated with those of a 304 (RFC 9111 §4.3.4). */
 export function mergeNotModified(

@@ -29,9 +29,10 @@ const routeCacheObject = z.strictObject({
     .boolean()
     .default(false)
     .meta({ description: 'Use `ttl` even when the response gives a lifetime (no-store and private still win)' }),
-  staleWhileRevalidate: duration
-    .default(0)
-    .meta({ description: 'Serve stale for this long while revalidating in the background (RFC 5861), if the response gives none' }),
+  staleWhileRevalidate: duration.default(0).meta({
+    description:
+      'Serve stale for this long while revalidating in the background (RFC 5861), if the response gives none',
+  }),
   staleIfError: duration
     .default(0)
     .meta({ description: 'Serve stale for this long when the upstream fails (RFC 5861), if the response gives none' }),

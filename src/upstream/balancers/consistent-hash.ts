@@ -19,7 +19,7 @@ const SIZES = [65_537, 655_373];
 
 export function createConsistentHash(deps: BalancerDeps = defaultDeps): Balancer {
   let list: readonly Target[] | undefined;
-  let table = new Int32Array(0);
+  let table: Int32Array = new Int32Array(0);
   return {
     pick(targets: readonly Target[], hint: PickHint): Target | undefined {
       if (targets.length === 0) return undefined;

@@ -70,6 +70,7 @@ export class ActiveChecker {
 
   /** Probes every target that has no probe in flight. */
   checkNow(): void {
+    if (this.#closed) return;
     for (const t of this.#targets()) if (!this.#inFlight.has(t) && !t.draining) this.#probe(t);
   }
 

@@ -173,9 +173,12 @@ export async function startServer(onSocket: (s: Socket) => void): Promise<TestSe
   };
 }
 
-/** Reads a socket to its end. */
-export async function readAll(socket: Socket): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of socket) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
+/** Reads a socket to its end (without destroying it, unlike `for await`, so half-closed sockets can still write). */
+export function readAll(socket: Socket): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.once('end', () => resolve(Buffer.concat(chunks)));
+    socket.once('error', reject);
+  });
 }

@@ -4,7 +4,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { describe, it } from 'node:test';
 import { type RouteConfig, route as routeSchema } from '../../../src/config/schema.ts';
 import { compilePathPattern } from '../../../src/proxy/path-pattern.ts';
-import { createRouter, normalizeHost, validateRouteHost } from '../../../src/proxy/router.ts';
+import { createRouter, normalizeHost, validateRouteHost, validateRoutePath } from '../../../src/proxy/router.ts';
 
 type Match = { host?: string | string[]; path?: string; methods?: string[]; headers?: Record<string, string> };
 
@@ -240,6 +240,17 @@ describe('router: validation', () => {
     assert.equal(normalizeHost('example.com.'), 'example.com');
     assert.equal(normalizeHost('[::1]:443'), '[::1]');
     assert.equal(normalizeHost('example.com'), 'example.com');
+  });
+  it('validateRoutePath reports errors', () => {
+    assert.equal(validateRoutePath('/users/:id'), undefined);
+    assert.match(validateRoutePath('/a//b') ?? '', /normal form/);
+  });
+  it('stays correct past the host cache bound', () => {
+    const router = createRouter(routes(['wild', { host: '*.example.com' }], ['any', { path: '/*' }]));
+    for (let i = 0; i < 2100; i++) {
+      assert.equal(router.match('GET', `h${i}.example.com`, '/', {})?.route.name, 'wild');
+      assert.equal(router.match('GET', `h${i}.other.org`, '/', {})?.route.name, 'any');
+    }
   });
   it('an empty route list matches nothing', () => {
     assert.equal(createRouter([]).match('GET', 'a', '/', {}), undefined);

@@ -75,7 +75,9 @@ export function runStoreContract(name: string, make: () => Promise<Store>): void
           now += (i * 37) % 160;
           const cost = 1 + (i % 3);
           const want: Decision =
-            spec.algorithm === 'token-bucket' ? takeToken(bucket, cost, spec, now) : takeWindow(window, cost, spec, now);
+            spec.algorithm === 'token-bucket'
+              ? takeToken(bucket, cost, spec, now)
+              : takeWindow(window, cost, spec, now);
           assert.deepEqual(await store.take(key, cost, spec, now), want, `${spec.algorithm} step ${i}`);
         }
       }

@@ -1,0 +1,252 @@
+/**
+ * @module The HTTP cache engine (RFC 9111 shared cache, RFC 5861 stale extensions): lookup, coalescing of
+ * concurrent misses, revalidation, stale serving, storing by teeing the body, and purging.
+ *
+ * ## Integration contract (for the forwarder)
+ * Built once: `const cache = new Cache({ store: createCacheStore(config.cache) })`, then per route
+ * `const rc = cache.forRoute(route.cache)`. Per request:
+ * ```ts
+ * const r = await rc.lookup({ method, host, url, headers });   // url = path + query as the client sent them
+ * switch (r.kind) {
+ *   case 'hit':   return send(r.response);                      // Age and x-cache set; 304 if the client's validators match
+ *   case 'stale': send(r.response);                             // stale-while-revalidate
+ *                 if (r.revalidation) refreshInBackground(r.revalidation);  // see below
+ *                 return;
+ *   case 'bypass': headers[cache.statusHeader] = 'BYPASS'; return forwardAsUsual();
+ *   case 'miss': case 'revalidate': {
+ *     const t = r.ticket;                                       // set t.upstreamHeaders on the upstream request
+ *     let up; try { up = await upstream(req, t.upstreamHeaders) }
+ *     catch { const stale = t.onError(); return stale ? send(stale) : sendLocalReply(502) }
+ *     const out = t.onResponse(up.statusCode, up.headers);
+ *     if (out.kind === 'serve') { up.body.resume(); return send(out.response) }   // 304-refreshed or stale-if-error
+ *     writeHead(up.statusCode, out.headers);
+ *     pipeline(up.body, ...(out.capture ? [out.capture] : []), maybeCompressor, res);
+ *   }
+ * }
+ * // refreshInBackground(t): upstream(req, t.upstreamHeaders).then(up => t.complete(up.statusCode, up.headers, up.body), () => t.onError())
+ * ```
+ * MUSTs:
+ * - Every ticket ends with `onResponse` or `onError` (either may come after the other; only the first counts).
+ *   Requests coalesced behind it wait until then (or `coalesceTimeout`), so a forgotten ticket stalls them.
+ * - `upstreamHeaders`, when set, replace the client's `if-none-match` / `if-modified-since` upstream.
+ * - Pass `onResponse` the upstream headers before editing them; it adds the status header to that object.
+ *   Do not mutate `req.headers` between lookup and the end of the body: Vary variants are keyed from it.
+ * - When `capture` is given the body MUST flow through it (it is a pass-through); destroying it (client
+ *   gone, upstream reset) stores nothing. A body larger than the route's `maxObjectSize` streams uncached.
+ * - Compression runs after the cache: entries hold the upstream's representation.
+ * - After an unsafe request (POST, PUT, DELETE, PATCH) succeeds with 2xx/3xx, call `rc.invalidate(req)`.
+ */
+import { type Directives, type HeaderValue, parseCacheControl } from './directives.ts';
+import { KeyBuilder, variantKey } from './key.ts';
+import { MemoryStore } from './memory-store.ts';
+import { currentAge, isBypassRequest, usability } from './policy.ts';
+import { RedisStore } from './redis-store.ts';
+import { respondFromEntry, type ServedResponse } from './respond.ts';
+import type { CacheSettings, RouteCacheConfig } from './schema.ts';
+import { type Flight, Ticket, type TicketHost } from './ticket.ts';
+import type { CacheStore } from './types.ts';
+
+export type { CacheStatus, ServedResponse } from './respond.ts';
+export type { Ticket, UpstreamHeaders, UpstreamOutcome } from './ticket.ts';
+
+/** The request as the client sent it. */
+export interface CacheRequest {
+  readonly method: string;
+  /** The Host (or :authority) the client used. */
+  readonly host: string;
+  /** Path and query as received (before any rewrite). */
+  readonly url: string;
+  readonly headers: Readonly<Record<string, HeaderValue>>;
+}
+
+export type LookupResult =
+  /** Fresh: send `response` (status 200…, or 304 for a matching conditional request). */
+  | { readonly kind: 'hit'; readonly response: ServedResponse }
+  /** Stale but usable: send `response`; when `revalidation` is set, refresh it in the background. */
+  | { readonly kind: 'stale'; readonly response: ServedResponse; readonly revalidation: Ticket | undefined }
+  /** Nothing usable stored: go upstream through the ticket. */
+  | { readonly kind: 'miss'; readonly ticket: Ticket }
+  /** A stored entry needs validation: go upstream with `ticket.upstreamHeaders` (its validators). */
+  | { readonly kind: 'revalidate'; readonly ticket: Ticket }
+  /** The request does not use the cache (unsafe method, `no-store`): forward it as usual. */
+  | { readonly kind: 'bypass' };
+
+export interface CacheOptions {
+  readonly store: CacheStore;
+  /** Response header with the cache status. Default `x-cache`. */
+  readonly statusHeader?: string;
+  /** How long a coalesced request waits for the leader, in ms. Default 10 s. */
+  readonly coalesceTimeout?: number;
+  /** Clock in ms since the epoch (tests inject one). */
+  readonly now?: () => number;
+}
+
+const BYPASS: LookupResult = Object.freeze({ kind: 'bypass' });
+const PRAGMA_NO_CACHE: Readonly<Directives> = Object.freeze({ ...parseCacheControl('no-cache') });
+
+/** Builds the store the top-level `cache` block describes. `onError` sees Redis failures (log + count). */
+export function createCacheStore(settings: CacheSettings, onError?: (err: Error) => void): CacheStore {
+  if (settings.store === 'memory') return new MemoryStore({ maxSize: settings.maxSize });
+  return new RedisStore({
+    url: settings.url,
+    prefix: settings.prefix,
+    timeout: settings.timeout,
+    ...(onError === undefined ? {} : { onError }),
+  });
+}
+
+/** One cache: a store plus the in-flight requests. Routes get their own view through `forRoute`. */
+export class Cache {
+  readonly statusHeader: string;
+  readonly store: CacheStore;
+  readonly coalesceTimeout: number;
+  readonly now: () => number;
+  /** In-process coalescing: one upstream trip per base key at a time. */
+  readonly flights = new Map<string, Flight>();
+
+  constructor(options: CacheOptions) {
+    this.store = options.store;
+    this.statusHeader = (options.statusHeader ?? 'x-cache').toLowerCase();
+    this.coalesceTimeout = options.coalesceTimeout ?? 10_000;
+    this.now = options.now ?? Date.now;
+  }
+
+  /** Compiles a route's cache settings (once per config generation). */
+  forRoute(config: RouteCacheConfig): RouteCache {
+    return new RouteCache(this, config);
+  }
+
+  /** Deletes one entry by its exact key (as shown by `RouteCache.keyOf`). */
+  purge(key: string): Promise<boolean> {
+    return this.store.delete(key);
+  }
+
+  /** Deletes every entry whose key starts with `prefix`, e.g. `example.com/assets/`. */
+  purgePrefix(prefix: string): Promise<number> {
+    return this.store.purgePrefix(prefix);
+  }
+
+  close(): Promise<void> {
+    return this.store.close();
+  }
+}
+
+/** The cache as one route sees it. */
+export class RouteCache implements TicketHost {
+  readonly config: RouteCacheConfig;
+  readonly store: CacheStore;
+  readonly statusHeader: string;
+  readonly #cache: Cache;
+  readonly #keys: KeyBuilder;
+
+  constructor(cache: Cache, config: RouteCacheConfig) {
+    this.#cache = cache;
+    this.config = config;
+    this.store = cache.store;
+    this.statusHeader = cache.statusHeader;
+    this.#keys = new KeyBuilder(config.key);
+  }
+
+  now(): number {
+    return this.#cache.now();
+  }
+
+  endFlight(key: string, flight: Flight): void {
+    if (this.#cache.flights.get(key) === flight) this.#cache.flights.delete(key);
+  }
+
+  /** The base key of a request (what `purge` takes). */
+  keyOf(req: CacheRequest): string {
+    return this.#keys.base(req.host, req.url, req.headers);
+  }
+
+  lookup(req: CacheRequest): Promise<LookupResult> {
+    const reqCc = requestDirectives(req.headers);
+    if (isBypassRequest(req.method, reqCc)) return Promise.resolve(BYPASS);
+    return this.#lookup(req, reqCc, true);
+  }
+
+  /** Drops the stored response for the target of a successful unsafe request (RFC 9111 §4.4). */
+  async invalidate(req: CacheRequest): Promise<void> {
+    await this.store.delete(this.keyOf(req));
+  }
+
+  async #lookup(req: CacheRequest, reqCc: Readonly<Directives>, mayFollow: boolean): Promise<LookupResult> {
+    const base = this.keyOf(req);
+    let entryKey = base;
+    let entry = await this.store.get(base);
+    if (entry !== undefined && entry.status === 0) {
+      entryKey = variantKey(base, entry.vary ?? [], req.headers);
+      entry = await this.store.get(entryKey);
+    }
+    const flights = this.#cache.flights;
+    if (entry !== undefined) {
+      const now = this.now();
+      const age = currentAge(entry, now);
+      const use = usability(entry, age, reqCc);
+      if (use === 'fresh') {
+        return { kind: 'hit', response: respondFromEntry(entry, age, req, 'HIT', this.statusHeader) };
+      }
+      if (use === 'stale-while-revalidate') {
+        const response = respondFromEntry(entry, age, req, 'STALE', this.statusHeader);
+        if (flights.has(base) || req.method !== 'GET') return { kind: 'stale', response, revalidation: undefined };
+        const flight = newFlight(flights, base);
+        const revalidation = new Ticket(this, req, reqCc, base, entry, entryKey, flight, true);
+        return { kind: 'stale', response, revalidation };
+      }
+    }
+    const leading = flights.get(base);
+    if (leading !== undefined && mayFollow) {
+      await follow(leading, this.#cache.coalesceTimeout);
+      return this.#lookup(req, reqCc, false);
+    }
+    const flight = leading === undefined && canLead(req) ? newFlight(flights, base) : undefined;
+    const revalidate =
+      entry !== undefined && req.method === 'GET' && (entry.etag !== undefined || entry.lastModified !== undefined);
+    const ticket = new Ticket(this, req, reqCc, base, entry, entryKey, flight, revalidate);
+    return revalidate ? { kind: 'revalidate', ticket } : { kind: 'miss', ticket };
+  }
+}
+
+/** Request directives; `Pragma: no-cache` counts only without Cache-Control (RFC 9111 §5.4). */
+function requestDirectives(headers: Readonly<Record<string, HeaderValue>>): Readonly<Directives> {
+  const cc = headers['cache-control'];
+  if (cc !== undefined) return parseCacheControl(cc);
+  const pragma = headers.pragma;
+  return typeof pragma === 'string' && pragma.toLowerCase().includes('no-cache')
+    ? PRAGMA_NO_CACHE
+    : parseCacheControl(undefined);
+}
+
+/** Only a plain GET leads: its response is the one others can share (no ranges, no client validators). */
+function canLead(req: CacheRequest): boolean {
+  const h = req.headers;
+  return (
+    req.method === 'GET' &&
+    h.range === undefined &&
+    h['if-none-match'] === undefined &&
+    h['if-modified-since'] === undefined
+  );
+}
+
+function newFlight(flights: Map<string, Flight>, key: string): Flight {
+  let resolve!: (stored: boolean) => void;
+  const done = new Promise<boolean>((r) => {
+    resolve = r;
+  });
+  const flight: Flight = { done, resolve };
+  flights.set(key, flight);
+  return flight;
+}
+
+async function follow(flight: Flight, timeoutMs: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((r) => {
+    timer = setTimeout(r, timeoutMs, false);
+  });
+  try {
+    return await Promise.race([flight.done, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}

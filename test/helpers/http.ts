@@ -1,0 +1,104 @@
+/**
+ * @module Real HTTP servers and clients for tests: upstreams on 127.0.0.1:0 and a small raw-socket client
+ * for requests ordinary clients refuse to send.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
+import { connect, type AddressInfo } from 'node:net';
+
+export interface TestServer {
+  readonly server: Server;
+  readonly port: number;
+  readonly url: string;
+  /** Requests seen, in order. */
+  readonly seen: IncomingMessage[];
+  close(): Promise<void>;
+}
+
+/** Starts an HTTP server on 127.0.0.1:0. */
+export async function startUpstream(handler: (req: IncomingMessage, res: ServerResponse) => void): Promise<TestServer> {
+  const seen: IncomingMessage[] = [];
+  const server = createServer((req, res) => {
+    seen.push(req);
+    handler(req, res);
+  });
+  server.keepAliveTimeout = 30_000;
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const port = (server.address() as AddressInfo).port;
+  return {
+    server,
+    port,
+    url: `http://127.0.0.1:${port}`,
+    seen,
+    async close() {
+      server.closeAllConnections();
+      server.close();
+      await once(server, 'close').catch(() => {});
+    },
+  };
+}
+
+/** An upstream that answers every request with a JSON echo of what it received. */
+export function startEchoUpstream(name = 'echo'): Promise<TestServer> {
+  return startUpstream((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString();
+      const json = JSON.stringify({ name, method: req.method, url: req.url, headers: req.headers, body });
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(json) });
+      res.end(json);
+    });
+  });
+}
+
+export interface SimpleResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+/** One request with node:http (a fresh connection, no keep-alive). */
+export function fetchRaw(
+  url: string,
+  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
+): Promise<SimpleResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }));
+      res.on('error', reject);
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
+}
+
+/** Sends raw bytes on a new TCP connection and returns everything the server sent until it closed (or `ms`). */
+export async function rawExchange(port: number, data: string | Buffer, ms = 5000): Promise<string> {
+  const socket = connect(port, '127.0.0.1');
+  await once(socket, 'connect');
+  socket.write(data);
+  const chunks: Buffer[] = [];
+  socket.on('data', (c: Buffer) => chunks.push(c));
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      socket.destroy();
+      resolve();
+    }, ms);
+    socket.on('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.on('error', () => {});
+  });
+  return Buffer.concat(chunks).toString('latin1');
+}
+
+/** Status code of the first response in a raw HTTP reply. */
+export function statusOf(raw: string): number {
+  const m = /^HTTP\/1\.[01] (\d{3})/.exec(raw);
+  return m ? Number(m[1]) : 0;
+}
