@@ -26,6 +26,20 @@ export const ERROR_CODES = {
   GW_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream response timed out' },
   GW_UPSTREAM_UNAVAILABLE: { status: 503, title: 'No healthy upstream target' },
   GW_UPSTREAM_OVERLOADED: { status: 503, title: 'Upstream circuit breaker open' },
+  // --- gateway: authentication and authorization ---
+  GW_AUTH_MISSING: { status: 401, title: 'Credentials required' },
+  GW_AUTH_INVALID: { status: 401, title: 'Invalid credentials' },
+  GW_AUTH_UNAVAILABLE: { status: 503, title: 'Credentials cannot be verified right now' },
+  GW_FORBIDDEN: { status: 403, title: 'Forbidden' },
+  // --- gateway: rate limits and quotas ---
+  GW_RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  GW_QUOTA_EXCEEDED: { status: 429, title: 'Quota exceeded' },
+  GW_STATE_UNAVAILABLE: { status: 503, title: 'Shared state unavailable' },
+  // --- gateway: shaping ---
+  GW_VALIDATION_FAILED: { status: 400, title: 'Request validation failed' },
+  GW_CORS_REJECTED: { status: 403, title: 'CORS request not allowed' },
+  GW_TRANSFORM_FAILED: { status: 400, title: 'Request body cannot be transformed' },
+  GW_UPSTREAM_BODY_TOO_LARGE: { status: 502, title: 'Upstream response too large to process' },
   // --- server ---
   GW_SHUTTING_DOWN: { status: 503, title: 'Server is shutting down' },
   GW_INTERNAL: { status: 500, title: 'Internal error' },

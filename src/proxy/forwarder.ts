@@ -57,7 +57,7 @@ export function replyForUpstreamError(err: Error & { code?: string }): { reply: 
     case 'ERR_HTTP_INVALID_HEADER_VALUE':
       return { reply: localReply('GW_UPSTREAM_BAD_RESPONSE', `bad_response:${code}`), outcome: { kind: 'reset' } };
     default:
-      if (code.startsWith('HPE_')) {
+      if (code.startsWith('HPE_') || err.name === 'HTTPParserError') {
         return { reply: localReply('GW_UPSTREAM_BAD_RESPONSE', `bad_response:${code}`), outcome: { kind: 'reset' } };
       }
       return { reply: localReply('GW_UPSTREAM_RESET', `reset:${code || err.name}`), outcome: { kind: 'reset' } };

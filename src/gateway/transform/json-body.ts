@@ -72,7 +72,14 @@ export function compileBody(rules: BodyRules): BodyPlan {
         if (value !== undefined) setAt(body, to, value);
       }
       for (const rule of set) {
-        const value = rule.template === undefined ? structuredClone(rule.literal) : rule.template.value(ex);
+        // A literal map or list is copied: a later rule may write into it, and it is shared by all requests.
+        const literal = rule.literal;
+        const value =
+          rule.template !== undefined
+            ? rule.template.value(ex)
+            : literal !== null && typeof literal === 'object'
+              ? structuredClone(literal)
+              : literal;
         setAt(body, rule.path, value);
       }
       if (wrap !== undefined) {

@@ -154,7 +154,8 @@ export function usability(entry: CacheEntry, age: number, reqCc: Readonly<Direct
   if (reqCc.maxAge >= 0 && age > reqCc.maxAge * 1000) return 'stale';
   const remaining = entry.lifetime - age;
   if (reqCc.minFresh >= 0 ? remaining >= reqCc.minFresh * 1000 && remaining > 0 : remaining > 0) return 'fresh';
-  if (entry.mustRevalidate) return 'stale';
+  // Fresh but short of the client's min-fresh, or must-revalidate: only a revalidated copy will do.
+  if (remaining > 0 || entry.mustRevalidate) return 'stale';
   const staleness = -remaining;
   if (staleness < entry.staleWhileRevalidate) return 'stale-while-revalidate';
   if (reqCc.maxStale >= 0 && staleness <= reqCc.maxStale * 1000) return 'stale-while-revalidate';

@@ -64,10 +64,8 @@ export function isCompressibleType(contentType: string, options: CompressOptions
 }
 
 function hasNoTransform(value: string | string[] | number): boolean {
-  return (
-    first(value).toLowerCase().includes('no-transform') ||
-    (Array.isArray(value) && value.some((v) => v.toLowerCase().includes('no-transform')))
-  );
+  const text = Array.isArray(value) ? value.join(',') : String(value);
+  return text.toLowerCase().includes('no-transform');
 }
 
 function first(value: string | string[] | number): string {

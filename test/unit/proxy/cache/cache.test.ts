@@ -30,7 +30,12 @@ async function upstream(
 ): Promise<{ status: number; headers: Record<string, unknown>; body: string; cached: boolean }> {
   const out = ticket.onResponse(status, { ...headers });
   if (out.kind === 'serve') {
-    return { status: out.response.status, headers: out.response.headers, body: out.response.body.toString(), cached: true };
+    return {
+      status: out.response.status,
+      headers: out.response.headers,
+      body: out.response.body.toString(),
+      cached: true,
+    };
   }
   const chunks: Buffer[] = [];
   const sink = new Writable({
@@ -56,7 +61,11 @@ describe('cache engine', () => {
     const { clock, rc } = setup();
     const r1 = await rc.lookup(req());
     assert.equal(r1.kind, 'miss');
-    const sent = await upstream(ticketOf(r1), 200, { date: DATE, 'cache-control': 'max-age=60', 'content-length': '5' });
+    const sent = await upstream(ticketOf(r1), 200, {
+      date: DATE,
+      'cache-control': 'max-age=60',
+      'content-length': '5',
+    });
     assert.equal(sent.headers['x-cache'], 'MISS');
     assert.equal(sent.body, 'hello');
     clock.t += 10_000;
@@ -77,7 +86,7 @@ describe('cache engine', () => {
   });
 
   it('does not store private, no-store, Set-Cookie or Vary: * responses', async () => {
-    for (const headers of [
+    for (const headers of <Record<string, string>[]>[
       { 'cache-control': 'private, max-age=60' },
       { 'cache-control': 'no-store, max-age=60' },
       { 'cache-control': 'max-age=60', 'set-cookie': 'a=b' },
@@ -134,7 +143,11 @@ describe('cache engine', () => {
       etag: '"v1"',
       'last-modified': lm,
     });
-    for (const h of [{ 'if-none-match': 'W/"v1"' }, { 'if-none-match': '"x", "v1"' }, { 'if-modified-since': lm }]) {
+    for (const h of <Record<string, string>[]>[
+      { 'if-none-match': 'W/"v1"' },
+      { 'if-none-match': '"x", "v1"' },
+      { 'if-modified-since': lm },
+    ]) {
       const r = await rc.lookup(req(h));
       assert.equal(r.kind, 'hit');
       assert.equal(r.response.status, 304, JSON.stringify(h));
@@ -188,7 +201,10 @@ describe('cache engine', () => {
 
   it('must-revalidate forbids stale serving', async () => {
     const { clock, rc } = setup({ staleWhileRevalidate: '1m', staleIfError: '1m' });
-    await upstream(ticketOf(await rc.lookup(req())), 200, { 'cache-control': 'max-age=10, must-revalidate', etag: '"a"' });
+    await upstream(ticketOf(await rc.lookup(req())), 200, {
+      'cache-control': 'max-age=10, must-revalidate',
+      etag: '"a"',
+    });
     clock.t += 15_000;
     const r = await rc.lookup(req());
     assert.equal(r.kind, 'revalidate');
@@ -229,17 +245,27 @@ describe('cache engine', () => {
     const { rc } = setup();
     const leader = await rc.lookup(req());
     const followers = Array.from({ length: 5 }, () => rc.lookup(req()));
+    await new Promise((r) => setImmediate(r)); // followers are now waiting on the leader
     await upstream(ticketOf(leader), 200, { 'cache-control': 'no-store' });
-    for (const f of await Promise.all(followers)) assert.equal(f.kind, 'miss');
+    for (const f of await Promise.all(followers)) {
+      assert.equal(f.kind, 'miss');
+      ticketOf(f).onError(); // release anyone coalesced behind this one
+    }
   });
 
   it('keys variants by the headers Vary names', async () => {
     const { rc } = setup();
     const en = { 'accept-language': 'en' };
     const fr = { 'accept-language': 'fr' };
-    await upstream(ticketOf(await rc.lookup(req(en))), 200, { 'cache-control': 'max-age=60', vary: 'Accept-Language' }, 'hello');
-    assert.equal((await rc.lookup(req(fr))).kind, 'miss');
-    await upstream(ticketOf(await rc.lookup(req(fr))), 200, { 'cache-control': 'max-age=60', vary: 'Accept-Language' }, 'bonjour');
+    await upstream(
+      ticketOf(await rc.lookup(req(en))),
+      200,
+      { 'cache-control': 'max-age=60', vary: 'Accept-Language' },
+      'hello',
+    );
+    const frMiss = await rc.lookup(req(fr));
+    assert.equal(frMiss.kind, 'miss');
+    await upstream(ticketOf(frMiss), 200, { 'cache-control': 'max-age=60', vary: 'Accept-Language' }, 'bonjour');
     const a = await rc.lookup(req(en));
     const b = await rc.lookup(req(fr));
     assert.equal(a.kind === 'hit' && a.response.body.toString(), 'hello');
