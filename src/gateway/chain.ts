@@ -95,7 +95,7 @@ function policyStep(policy: Policy, thrown: Thrown): Step {
 
 /** The group's answer when every member failed. */
 function combineFailures(failures: readonly LocalReply[]): Verdict {
-  const chosen = failures.find((r) => (r.code as string) !== 'GW_AUTH_MISSING') ?? failures[0]!;
+  const chosen = failures.find((r) => r.code !== 'GW_AUTH_MISSING') ?? failures[0]!;
   const challenges: string[] = [];
   for (const f of failures) {
     const c = f.headers?.[CHALLENGE];

@@ -20,7 +20,10 @@ const basicUser = z.strictObject({
     .string()
     .min(1)
     .refine((p) => !p.startsWith('scrypt:') || SCRYPT_RE.test(p), 'scrypt hashes are "scrypt:<saltB64>:<hashB64>"')
-    .meta({ description: 'A "scrypt:<saltB64>:<hashB64>" hash (portico hash-password) or a plain password from an ENV reference' }),
+    .meta({
+      description:
+        'A "scrypt:<saltB64>:<hashB64>" hash (portico hash-password) or a plain password from an ENV reference',
+    }),
 });
 
 const jwtMapping = z

@@ -22,7 +22,7 @@ export class ExchangeLog {
   upstreamStart = 0;
   upstreamHeadersAt = 0;
   clientAborted = false;
-  hashKey: string | undefined = undefined;
+  retries = 0;
   #bytesReadAtStart: number;
   #written = false;
 
@@ -57,6 +57,7 @@ export class ExchangeLog {
       bytesOut: this.bytesOut,
       upstreamMs: this.upstreamStart === 0 ? undefined : round((this.upstreamHeadersAt || now) - this.upstreamStart),
       durationMs: round(now - this.startedAt),
+      retries: this.retries || undefined,
       aborted: this.clientAborted || undefined,
     });
   }

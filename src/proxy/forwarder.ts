@@ -64,7 +64,49 @@ export function replyForUpstreamError(err: Error & { code?: string }): { reply: 
   }
 }
 
-export class ProxyExchange implements Dispatcher.DispatchHandler {
+/**
+ * One try against one target: undici's dispatch handler (legacy callback API, undici's native path, no
+ * wrapper). A retry makes a new Attempt, so late callbacks from an abandoned try are recognised and ignored.
+ */
+class Attempt implements Dispatcher.DispatchHandler {
+  readonly exchange: ProxyExchange;
+  abort: ((err?: Error) => void) | undefined = undefined;
+  timer: NodeJS.Timeout | undefined = undefined;
+  constructor(exchange: ProxyExchange) {
+    this.exchange = exchange;
+  }
+  onConnect(abort: (err?: Error) => void): void {
+    this.abort = abort;
+    if (this.exchange.attempt !== this || this.exchange.finished) abort();
+  }
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, _statusText: string): boolean {
+    if (this.exchange.attempt !== this) return false;
+    return this.exchange.onHeaders(statusCode, rawHeaders, resume);
+  }
+  onData(chunk: Buffer): boolean {
+    if (this.exchange.attempt !== this) return false;
+    return this.exchange.onData(chunk);
+  }
+  onComplete(_trailers: string[] | null): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.exchange.attempt === this) this.exchange.onComplete();
+  }
+  onError(err: Error & { code?: string }): void {
+    if (this.timer !== undefined) clearTimeout(this.timer);
+    if (this.exchange.attempt === this) this.exchange.onError(err);
+  }
+}
+
+/** Thrown into an attempt that outlived the upstream's per-try timeout. */
+class PerTryTimeoutError extends Error {
+  readonly code = 'UND_ERR_HEADERS_TIMEOUT';
+}
+
+function onPerTryTimeout(attempt: Attempt): void {
+  attempt.abort?.(new PerTryTimeoutError('per-try timeout'));
+}
+
+export class ProxyExchange {
   readonly req: IncomingMessage;
   readonly res: ServerResponse;
   readonly rt: ProxyRuntime;
@@ -74,13 +116,18 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   readonly headers: IncomingHttpHeaders;
   readonly path: string;
   readonly body: NodeJS.ReadableStream | null;
-  target: Target | undefined = undefined;
-  #end: ((outcome: AttemptOutcome) => void) | undefined = undefined;
-  #abort: ((err?: Error) => void) | undefined = undefined;
-  #resume: (() => void) | undefined = undefined;
-  #finished = false;
+  /** The try in progress; callbacks from older ones are ignored. */
+  attempt: Attempt | undefined = undefined;
+  finished = false;
   /** Set when the request body outgrew the route limit. */
   bodyTooLarge = false;
+  target: Target | undefined = undefined;
+  #tries = 0;
+  #tried: Set<Target> | undefined = undefined;
+  #hashKey: string | undefined;
+  #setCookie: string | undefined = undefined;
+  #end: ((outcome: AttemptOutcome) => void) | undefined = undefined;
+  #resume: (() => void) | undefined = undefined;
 
   constructor(
     req: IncomingMessage,
@@ -91,6 +138,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     headers: IncomingHttpHeaders,
     path: string,
     body: NodeJS.ReadableStream | null,
+    hashKey: string | undefined,
   ) {
     this.req = req;
     this.res = res;
@@ -100,38 +148,57 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.headers = headers;
     this.path = path;
     this.body = body;
+    this.#hashKey = hashKey;
     (res as unknown as Record<symbol, ProxyExchange>)[kExchange] = this;
     res.on('close', onClientClose);
   }
 
-  /** Picks a target and sends the request. */
-  start(): void {
-    const upstream = this.route.upstream;
-    const target = upstream.pool.pick(this.log.hashKey === undefined ? NO_HINT : { hashKey: this.log.hashKey });
+  /** Picks a target (the sticky one when the client has a valid cookie) and sends the request. */
+  start(next?: Target): void {
+    const pool = this.route.upstream.pool;
+    let target = next;
+    const sticky = pool.sticky;
+    if (sticky !== undefined && target === undefined) {
+      const pinned = readCookie(this.req.headers.cookie, sticky.cookie);
+      target = pinned === undefined ? undefined : sticky.targetFromCookie(pinned);
+    }
+    const pinnedTarget = next === undefined ? target : undefined;
     if (target === undefined) {
-      this.fail(localReply('GW_UPSTREAM_UNAVAILABLE', 'no_available_target'));
-      return;
+      const hint = this.#tried === undefined && this.#hashKey === undefined ? NO_HINT : { hashKey: this.#hashKey, exclude: this.#tried };
+      target = pool.pick(hint);
+      if (target === undefined) {
+        const overloaded = pool.noTargetReason(hint) === 'overloaded';
+        this.fail(
+          overloaded
+            ? localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open')
+            : localReply('GW_UPSTREAM_UNAVAILABLE', this.#tries === 0 ? 'no_available_target' : 'no_target_left_to_retry'),
+        );
+        return;
+      }
+    }
+    // A client pinned by a valid cookie keeps it; anyone else (or a client moved by a retry) gets a new one.
+    if (sticky !== undefined && (next !== undefined || pinnedTarget === undefined)) {
+      this.#setCookie = sticky.setCookieFor(target);
     }
     this.target = target;
     this.log.target = target.key;
-    this.#end = upstream.pool.begin(target);
-    if (!this.route.preserveHost) this.headers.host = upstream.hostHeader(target);
-    this.log.upstreamStart = performance.now();
-    upstream.dispatcher(target).dispatch(
+    this.#end = pool.begin(target, this.#tries > 0);
+    this.#tries++;
+    if (!this.route.preserveHost) this.headers.host = this.route.upstream.hostHeader(target);
+    if (this.log.upstreamStart === 0) this.log.upstreamStart = performance.now();
+    const attempt = new Attempt(this);
+    this.attempt = attempt;
+    const perTry = pool.retry.perTryTimeout;
+    if (perTry > 0) attempt.timer = setTimeout(onPerTryTimeout, perTry, attempt);
+    this.route.upstream.dispatcher(target).dispatch(
       { origin: target.origin, method: this.req.method!, path: this.path, headers: this.headers, body: this.body as never },
-      this,
+      attempt,
     );
   }
 
-  // --- undici handler (legacy callback API: undici's native path, no wrapper) ---
-
-  onConnect(abort: (err?: Error) => void): void {
-    this.#abort = abort;
-    if (this.#finished) abort();
-  }
-
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, _statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
     if (statusCode < 200) return true;
+    if (statusCode >= 500 && this.#retry({ kind: 'response', status: statusCode })) return false;
     this.#resume = resume;
     this.log.status = statusCode;
     this.log.upstreamHeadersAt = performance.now();
@@ -141,6 +208,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     process.nextTick(uncork, res);
     try {
       const headers = filterResponseHeaders(rawHeaders, this.rt.settings, this.log.id);
+      if (this.#setCookie !== undefined) headers.push('set-cookie', this.#setCookie);
       if (this.route.responseHeaders) {
         res.writeHead(statusCode, this.route.responseHeaders.applyToFlat(headers));
       } else {
@@ -148,7 +216,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       }
     } catch (err) {
       // Headers Node refuses to write (invalid characters): the upstream's fault.
-      this.#abort?.(err as Error);
+      this.attempt?.abort?.(err as Error);
       return false;
     }
     return true;
@@ -161,13 +229,13 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     return false;
   }
 
-  onComplete(_trailers: string[] | null): void {
+  onComplete(): void {
     this.res.end();
     this.#settle({ kind: 'response', status: this.log.status });
   }
 
   onError(err: Error & { code?: string }): void {
-    if (this.#finished) {
+    if (this.finished) {
       // The client went away first; the upstream abort that follows is expected.
       this.#settle({ kind: 'cancelled' });
       return;
@@ -178,6 +246,7 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
       return;
     }
     const { reply, outcome } = replyForUpstreamError(err);
+    if (!this.res.headersSent && this.#retry(outcome)) return;
     this.#settle(outcome);
     if (this.res.headersSent) {
       this.log.details = `aborted_after_headers:${reply.details}`;
@@ -187,7 +256,26 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
     this.fail(reply);
   }
 
-  // --- internals ---
+  /**
+   * Tries another target when the pool's retry policy allows it: nothing reached the client yet, the request
+   * has no body to replay, and the budget has room. Returns false when the caller must report the failure.
+   */
+  #retry(outcome: AttemptOutcome): boolean {
+    if (this.body !== null || this.finished) return false;
+    const pool = this.route.upstream.pool;
+    if (!pool.retry.canRetry(this.req.method!, outcome, this.#tries)) return false;
+    const tried = (this.#tried ??= new Set());
+    tried.add(this.target!);
+    const next = pool.pick({ hashKey: this.#hashKey, exclude: tried });
+    if (next === undefined) return false;
+    const failed = this.attempt;
+    this.attempt = undefined;
+    failed?.abort?.();
+    this.#settle(outcome);
+    this.log.retries++;
+    this.start(next);
+    return true;
+  }
 
   /** Ends the exchange with a local reply (or an abort when the response already started). */
   fail(reply: LocalReply, closeConnection = false): void {
@@ -211,16 +299,36 @@ export class ProxyExchange implements Dispatcher.DispatchHandler {
   }
 
   clientClosed(): void {
-    if (this.#finished) return;
-    this.#finished = true;
+    if (this.finished) return;
+    this.finished = true;
     if (!this.res.writableFinished) {
       // The client left (or we aborted it) before the response was complete: stop the upstream work.
       this.log.clientAborted = !this.res.writableEnded;
-      this.#abort?.(new Error('client closed'));
+      this.attempt?.abort?.(new Error('client closed'));
     }
     this.log.write(this.res);
   }
 }
+
+/** The value of cookie `name` in a Cookie header, without allocating for other cookies. */
+function readCookie(header: string | undefined, name: string): string | undefined {
+  if (header === undefined) return undefined;
+  let from = 0;
+  while (from < header.length) {
+    const at = header.indexOf(name, from);
+    if (at < 0) return undefined;
+    const eq = at + name.length;
+    const before = at === 0 ? ' ' : header[at - 1];
+    if (header[eq] === '=' && (before === ' ' || before === ';')) {
+      const end = header.indexOf(';', eq);
+      return header.slice(eq + 1, end < 0 ? undefined : end).trim();
+    }
+    from = eq;
+  }
+  return undefined;
+}
+
+export { readCookie };
 
 const NO_HINT = Object.freeze({});
 

@@ -4,17 +4,18 @@
  * In order: request id → method checks → path normalisation → routing → body limits → upstream headers
  * (hop-by-hop removed, forwarding headers set, route header rules) → forwarder. Each refusal is a local reply.
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { type LocalReply, localReply } from '../errors.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import { ExchangeLog } from './access-log.ts';
 import { clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
-import { BodyTooLargeError, ProxyExchange } from './forwarder.ts';
+import { BodyTooLargeError, ProxyExchange, readCookie } from './forwarder.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
+import type { CompiledRoute } from './types.ts';
 
 /**
  * Handles one request on an HTTP listener. `expectContinue` is true when the client sent
@@ -89,7 +90,7 @@ export function handleRequest(
   const path = (route.rewrite === undefined ? target.path : route.rewrite(target.path)) +
     (target.query === '' ? '' : `?${target.query}`);
   const body = hasBody ? new LimitedBody(route.maxBodySize) : null;
-  const exchange = new ProxyExchange(req, res, rt, route, log, headers, path, body);
+  const exchange = new ProxyExchange(req, res, rt, route, log, headers, path, body, hashKeyFor(route, client, target.path, headers));
   if (body !== null) {
     body.exchange = exchange;
     req.on('error', onRequestError);
@@ -97,6 +98,19 @@ export function handleRequest(
   }
   if (expectContinue) res.writeContinue();
   exchange.start();
+}
+
+/** The consistent-hash key for this request, when the route's upstream balances by hash. */
+function hashKeyFor(route: CompiledRoute, client: string, path: string, headers: IncomingHttpHeaders): string | undefined {
+  const on = route.upstream.pool.hashOn;
+  if (on === undefined) return undefined;
+  if (on === 'client-ip') return client;
+  if (on === 'path') return path;
+  if ('header' in on) {
+    const v = headers[on.header];
+    return Array.isArray(v) ? v[0] : v;
+  }
+  return readCookie(headers.cookie, on.cookie);
 }
 
 /** Duplicate Host headers are ambiguous (RFC 9112 §3.2: respond 400). Node keeps only the first. */

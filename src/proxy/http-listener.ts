@@ -76,6 +76,10 @@ export class HttpListener {
     this.generation.draining = true;
     this.server.close();
     this.server.closeIdleConnections();
+    // Connections busy now turn idle as their responses finish: close them as they do.
+    const sweep = setInterval(() => this.server.closeIdleConnections(), 50);
+    sweep.unref();
+    this.server.once('close', () => clearInterval(sweep));
   }
 
   forceClose(): void {

@@ -17,6 +17,7 @@ import type {
 } from '../proxy/types.ts';
 import type { ClientSettings, UpstreamClients } from '../proxy/upstream-clients.ts';
 import { createPool } from '../upstream/pool.ts';
+import type { Registry } from '../upstream/registry.ts';
 import type { Pool, Target } from '../upstream/types.ts';
 
 export interface BuiltProxy {
@@ -38,12 +39,12 @@ export function buildProxySettings(config: Config): ProxySettingsRuntime {
   };
 }
 
-export function buildProxy(config: Config, clients: UpstreamClients): BuiltProxy {
+export function buildProxy(config: Config, clients: UpstreamClients, registry: Registry): BuiltProxy {
   const pools = new Map<string, Pool>();
   const upstreams = new Map<string, UpstreamRuntime & { releaseAll(): void }>();
   for (const u of config.upstreams) {
     if (!u.targets.some((t) => t.url !== undefined)) continue;
-    const pool = createPool(u);
+    const pool = createPool(u, { registry });
     pools.set(u.name, pool);
     upstreams.set(u.name, createUpstreamRuntime(u, pool, clients));
   }
@@ -59,7 +60,7 @@ export function buildProxy(config: Config, clients: UpstreamClients): BuiltProxy
     pools,
     release() {
       for (const u of upstreams.values()) u.releaseAll();
-      for (const p of pools.values()) (p as { close?: () => void }).close?.();
+      for (const p of pools.values()) p.close();
     },
   };
 }
@@ -95,7 +96,10 @@ function createUpstreamRuntime(
     hostHeader(target: Target): string {
       let h = hostHeaders.get(target);
       if (h === undefined) {
-        h = new URL(target.origin).host;
+        const origin = new URL(target.origin);
+        // Discovered targets dial an IP but keep the name they were found by.
+        if (target.hostname !== undefined) origin.hostname = target.hostname;
+        h = origin.host;
         hostHeaders.set(target, h);
       }
       return h;

@@ -11,6 +11,7 @@ import type { Logger } from '../observe/logger.ts';
 import { HttpListener } from '../proxy/http-listener.ts';
 import type { ListenerGeneration } from '../proxy/listener-generation.ts';
 import { UpstreamClients } from '../proxy/upstream-clients.ts';
+import { Registry } from '../upstream/registry.ts';
 import { type BuiltProxy, buildProxy } from './build-proxy.ts';
 
 interface Generation {
@@ -21,6 +22,8 @@ interface Generation {
 export class Runtime {
   readonly #log: Logger;
   readonly #clients = new UpstreamClients();
+  /** Target state (health, ejections, counters) that outlives generations. */
+  readonly #registry = new Registry();
   readonly #http = new Map<string, HttpListener>();
   #current: Generation | undefined;
   #stopping = false;
@@ -112,7 +115,7 @@ export class Runtime {
   }
 
   #build(config: Config): Generation {
-    return { config, proxy: buildProxy(config, this.#clients) };
+    return { config, proxy: buildProxy(config, this.#clients, this.#registry) };
   }
 
   #listenerGeneration(lc: ListenerConfig, gen: Generation): ListenerGeneration {

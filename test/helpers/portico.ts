@@ -73,7 +73,7 @@ export class PorticoProcess {
   }
 
   /** Resolves with the first log line (already seen or future) that matches; rejects after `ms`. */
-  waitFor(match: (l: LogLine) => boolean, ms = 15_000): Promise<LogLine> {
+  waitFor(match: (l: LogLine) => boolean, ms = 30_000): Promise<LogLine> {
     const seen = this.lines.find(match);
     if (seen) return Promise.resolve(seen);
     return new Promise((resolve, reject) => {

@@ -41,7 +41,7 @@ export function takeQueryParam(query: string, prefix: string): { value: string; 
       } catch {
         value = raw;
       }
-      const rest = (query.slice(0, start) + query.slice(end + 1)).replace(/&$/, '');
+      const rest = query.slice(0, end === query.length ? Math.max(0, start - 1) : start) + query.slice(end + 1);
       return { value, rest };
     }
     start = end + 1;

@@ -21,8 +21,7 @@ import { CONTINUE, type Exchange, type Policy, type PolicyDeps, type Verdict } f
 import type { CorsOptions } from './options.ts';
 import { compileOrigins, type OriginMatcher } from './origins.ts';
 
-/** Not yet in src/errors.ts; the lead adds it to the catalogue (403). */
-export const GW_CORS_REJECTED = 'GW_CORS_REJECTED' as ErrorCode;
+export const GW_CORS_REJECTED: ErrorCode = 'GW_CORS_REJECTED';
 
 const ALLOW_ORIGIN = 'access-control-allow-origin';
 const ALLOW_CREDENTIALS = 'access-control-allow-credentials';
@@ -46,9 +45,14 @@ interface CorsPlan {
 }
 
 function rejected(details: string): Verdict {
-  const reply: LocalReply = { status: 403, code: GW_CORS_REJECTED, details };
-  return { kind: 'reply', reply };
+  const reply: LocalReply = Object.freeze({ status: 403, code: GW_CORS_REJECTED, details });
+  return Object.freeze({ kind: 'reply', reply });
 }
+
+// Built once: a refused preflight allocates nothing.
+const ORIGIN_REJECTED = rejected('cors_origin_not_allowed');
+const METHOD_REJECTED = rejected('cors_method_not_allowed');
+const HEADER_REJECTED = rejected('cors_header_not_allowed');
 
 export function createCors(name: string, options: Readonly<CorsOptions>, deps: PolicyDeps): Policy {
   const origins = compileOrigins(options.origins);
@@ -106,13 +110,13 @@ function preflight(
   requestedHeaders: string | undefined,
   plan: CorsPlan,
 ): Verdict {
-  if (!allowed) return rejected('cors_origin_not_allowed');
-  if (!plan.anyMethod && !plan.methods.has(method)) return rejected('cors_method_not_allowed');
+  if (!allowed) return ORIGIN_REJECTED;
+  if (!plan.anyMethod && !plan.methods.has(method)) return METHOD_REJECTED;
   const asked = requestedHeaders?.trim() ?? '';
   if (plan.headers !== undefined && asked !== '') {
     for (const item of asked.split(',')) {
       const header = item.trim().toLowerCase();
-      if (header !== '' && !plan.headers.has(header)) return rejected('cors_header_not_allowed');
+      if (header !== '' && !plan.headers.has(header)) return HEADER_REJECTED;
     }
   }
   const out: Record<string, string> = {

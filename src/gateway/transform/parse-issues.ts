@@ -1,6 +1,7 @@
 /**
  * @module Turns a zod parse result into the `PolicyFactory.parse` answer: the frozen config, or every issue
- * with a YAML-style path relative to the policy object (`request.headers.set`, `origins[2]`).
+ * with a dotted path relative to the policy object (`request.headers.set`, `origins.2`), the form the registry
+ * splits back into YAML path segments.
  * Shared by the cors, transform and validate policies.
  */
 import type { z } from 'zod';
@@ -12,14 +13,9 @@ export interface ParseIssue {
 
 export type ParseResult<C> = { ok: true; config: C } | { ok: false; issues: ParseIssue[] };
 
-/** `['request', 'headers', 0]` → `request.headers[0]`. */
+/** `['request', 'headers', 0]` → `request.headers.0`. */
 export function formatIssuePath(path: readonly PropertyKey[]): string {
-  let out = '';
-  for (const key of path) {
-    if (typeof key === 'number') out += `[${key}]`;
-    else out += out === '' ? String(key) : `.${String(key)}`;
-  }
-  return out;
+  return path.map(String).join('.');
 }
 
 export function toParseResult<C>(result: z.ZodSafeParseResult<C>): ParseResult<C> {

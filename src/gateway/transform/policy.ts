@@ -16,8 +16,7 @@ import { BODY_MISMATCH, type BodyPlan, compileBody } from './json-body.ts';
 import type { TransformOptions } from './options.ts';
 import type { Template } from './template.ts';
 
-/** Not yet in src/errors.ts; the lead adds it to the catalogue (400 on requests). */
-export const GW_TRANSFORM_FAILED = 'GW_TRANSFORM_FAILED' as ErrorCode;
+export const GW_TRANSFORM_FAILED: ErrorCode = 'GW_TRANSFORM_FAILED';
 
 function failed(details: string): Verdict {
   const reply: LocalReply = { status: 400, code: GW_TRANSFORM_FAILED, details };

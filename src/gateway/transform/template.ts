@@ -1,12 +1,14 @@
 /**
  * @module Minimal `{{…}}` templates for the transform policy, compiled once per config generation.
  *
- * src/gateway/templates.ts (shared) did not exist when this was written; this module offers the same
- * `compileTemplate(text): (ex) => string` signature so it can be swapped for the shared one.
+ * Kept apart from the shared src/gateway/templates.ts (same variables and rendering, same
+ * `compileTemplate(text): (ex) => string`) because transforms also need: the raw typed value of a lone
+ * placeholder (body `set`), per-value encoding (path), and the `response.*` variables.
  *
  * Variables: `consumer.name`, `consumer.groups`, `consumer.metadata.<key>`, `jwt.<claim>[.<nested>]`,
  * `request.method`, `request.path`, `request.id`, `request.query.<name>`, `request.header.<name>`,
- * `params.<name>`, `route.name`, `client.ip`, `response.status`, `response.header.<name>`. A missing value
+ * `params.<name>`, `route.name`, `client.ip` (alias `client.address`), `response.status`,
+ * `response.header.<name>`; `claims.` is an alias of `jwt.`. A missing value
  * renders as ''. An unknown variable is a config error (thrown here, reported by `parse`).
  */
 import type { Exchange } from '../types.ts';
@@ -86,6 +88,7 @@ function compileExpression(expression: string): Getter {
       if (second === 'metadata' && rest.length === 1) return (ex) => ex.consumer?.metadata[key];
       break;
     case 'jwt':
+    case 'claims':
       if (second !== undefined) return claimGetter([second, ...rest]);
       break;
     case 'params':
@@ -95,7 +98,7 @@ function compileExpression(expression: string): Getter {
       if (second === 'name' && rest.length === 0) return (ex) => ex.routeName;
       break;
     case 'client':
-      if (second === 'ip' && rest.length === 0) return (ex) => ex.client.address;
+      if ((second === 'ip' || second === 'address') && rest.length === 0) return (ex) => ex.client.address;
       break;
     case 'request':
       return requestGetter(second, rest, expression);

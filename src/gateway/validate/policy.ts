@@ -13,8 +13,7 @@ import { CONTINUE, type Exchange, type Policy, type Verdict } from '../types.ts'
 import type { ValidateOptions } from './options.ts';
 import { compileSchema } from './schemas.ts';
 
-/** Not yet in src/errors.ts; the lead adds it to the catalogue (400). */
-export const GW_VALIDATION_FAILED = 'GW_VALIDATION_FAILED' as ErrorCode;
+export const GW_VALIDATION_FAILED: ErrorCode = 'GW_VALIDATION_FAILED';
 
 export interface Violation {
   /** RFC 6901 pointer, rooted at the part of the request: `/body/items/0/price`, `/query/limit`. */

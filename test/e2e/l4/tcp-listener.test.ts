@@ -113,9 +113,10 @@ test('half-close from the target: the client sees EOF and can still send', async
   const l = await listen(t, tcpPool('p', [`127.0.0.1:${srv.port}`]));
   const c = await dial(l.address.port);
   assert.equal((await readAll(c)).toString(), 'banner');
+  const closed = once(c, 'close');
   c.end('after your FIN');
   assert.equal(await done, 'after your FIN');
-  await once(c, 'close');
+  await closed;
 });
 
 test('an idle connection is closed on both sides', async (t) => {

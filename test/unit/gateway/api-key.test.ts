@@ -19,7 +19,10 @@ test('api-key rejects a missing or unknown key with 401 and a challenge', async 
   const missing = await run(policy, exchangeForTest());
   assert.equal(outcome(missing), '401 GW_AUTH_MISSING api_key_missing');
   assert.equal(missing.kind === 'reply' && missing.reply.headers?.['www-authenticate'], 'ApiKey realm="orders"');
-  assert.equal(outcome(await run(policy, exchangeForTest({ headers: { 'x-api-key': 'nope' } }))), '401 GW_AUTH_INVALID api_key_invalid');
+  assert.equal(
+    outcome(await run(policy, exchangeForTest({ headers: { 'x-api-key': 'nope' } }))),
+    '401 GW_AUTH_INVALID api_key_invalid',
+  );
 });
 
 test('api-key from a query parameter, removed from the query', async () => {
@@ -44,4 +47,11 @@ test('takeQueryParam', () => {
   assert.deepEqual(takeQueryParam('api_key=a%20b', 'api_key='), { value: 'a b', rest: '' });
   assert.deepEqual(takeQueryParam('x=1&api_key=z', 'api_key='), { value: 'z', rest: 'x=1' });
   assert.equal(takeQueryParam('xapi_key=z', 'api_key='), undefined);
+});
+
+test('takeQueryParam keeps the other parameters intact', () => {
+  assert.deepEqual(takeQueryParam('a=1&api_key=z', 'api_key='), { value: 'z', rest: 'a=1' });
+  assert.deepEqual(takeQueryParam('api_key=z&a=1', 'api_key='), { value: 'z', rest: 'a=1' });
+  assert.deepEqual(takeQueryParam('a=1&api_key=z&b=2', 'api_key='), { value: 'z', rest: 'a=1&b=2' });
+  assert.deepEqual(takeQueryParam('api_key=%E0', 'api_key='), { value: '%E0', rest: '' });
 });

@@ -16,7 +16,10 @@ test('basic-auth accepts a scrypt-hashed user and strips the header', async () =
 
   const wrong = await run(policy, exchangeForTest({ headers: { authorization: basic('ann', 'nope') } }));
   assert.equal(outcome(wrong), '401 GW_AUTH_INVALID basic_invalid');
-  assert.equal(wrong.kind === 'reply' && wrong.reply.headers?.['www-authenticate'], 'Basic realm="admin", charset="UTF-8"');
+  assert.equal(
+    wrong.kind === 'reply' && wrong.reply.headers?.['www-authenticate'],
+    'Basic realm="admin", charset="UTF-8"',
+  );
   assert.equal(outcome(await run(policy, exchangeForTest())), '401 GW_AUTH_MISSING basic_missing');
   const bearer = exchangeForTest({ headers: { authorization: 'Bearer x' } });
   assert.equal(outcome(await run(policy, bearer)), '401 GW_AUTH_MISSING basic_missing');

@@ -72,13 +72,38 @@ describe('chain', () => {
   test('a throwing or rejecting hook becomes 500 GW_INTERNAL policy_threw:<name>, logged', async () => {
     const logged: object[] = [];
     const log = { error: (obj: object) => logged.push(obj) };
-    const sync = createChain([{ name: 'boom', type: 't', onRequest: () => { throw new Error('x'); } }], { log });
+    const sync = createChain(
+      [
+        {
+          name: 'boom',
+          type: 't',
+          onRequest: () => {
+            throw new Error('x');
+          },
+        },
+      ],
+      { log },
+    );
     assert.equal(outcome(await sync.runRequest(exchangeForTest())), '500 GW_INTERNAL policy_threw:boom');
-    const rejecting = createChain([{ name: 'later', type: 't', onRequest: async () => Promise.reject(new Error('y')) }], {
-      log,
-    });
+    const rejecting = createChain(
+      [{ name: 'later', type: 't', onRequest: async () => Promise.reject(new Error('y')) }],
+      {
+        log,
+      },
+    );
     assert.equal(outcome(await rejecting.runRequest(exchangeForTest())), '500 GW_INTERNAL policy_threw:later');
-    const response = createChain([{ name: 'resp', type: 't', onResponse: () => { throw new Error('z'); } }], { log });
+    const response = createChain(
+      [
+        {
+          name: 'resp',
+          type: 't',
+          onResponse: () => {
+            throw new Error('z');
+          },
+        },
+      ],
+      { log },
+    );
     assert.equal(outcome(await response.runResponse(exchangeForTest())), '500 GW_INTERNAL policy_threw:resp');
     assert.equal(logged.length, 3);
     assert.equal((logged[0] as { requestId: string }).requestId, 'req-1');
@@ -139,7 +164,14 @@ describe('chain', () => {
       const chain = createChain(
         [
           auth('a', reply('GW_AUTH_MISSING', 'a'), seen),
-          { name: 'acl', type: 'acl', onRequest: () => (seen.push('acl'), CONTINUE) },
+          {
+            name: 'acl',
+            type: 'acl',
+            onRequest: () => {
+              seen.push('acl');
+              return CONTINUE;
+            },
+          },
           auth('b', CONTINUE, seen),
         ],
         silent,
@@ -147,7 +179,17 @@ describe('chain', () => {
       assert.equal(outcome(await chain.runRequest(exchangeForTest())), '401 GW_AUTH_MISSING a');
       assert.deepEqual(seen, ['a']);
       const throwing = createChain(
-        [{ name: 't', type: 'x', authenticates: true, onRequest: () => { throw new Error('no'); } }, auth('b', CONTINUE)],
+        [
+          {
+            name: 't',
+            type: 'x',
+            authenticates: true,
+            onRequest: () => {
+              throw new Error('no');
+            },
+          },
+          auth('b', CONTINUE),
+        ],
         silent,
       );
       assert.equal(outcome(await throwing.runRequest(exchangeForTest())), '500 GW_INTERNAL policy_threw:t');

@@ -14,7 +14,10 @@ describe('consumer directory', async () => {
     consumer.parse({
       name: 'bob',
       metadata: { tier: 'free' },
-      basicAuth: [{ username: 'bob', password: hash }, { username: 'bob2', password: 'plain-pw' }],
+      basicAuth: [
+        { username: 'bob', password: hash },
+        { username: 'bob2', password: 'plain-pw' },
+      ],
       jwt: { value: 'user-42' },
       mtls: { subject: 'CN=bob,O=Example' },
     }),
@@ -51,7 +54,10 @@ describe('consumer directory', async () => {
 
   test('schema rejects malformed hashes; duplicates are reported with paths', () => {
     assert.equal(consumer.safeParse({ name: 'x', apiKeys: ['sha256:abc'] }).success, false);
-    assert.equal(consumer.safeParse({ name: 'x', basicAuth: [{ username: 'a', password: 'scrypt:bad' }] }).success, false);
+    assert.equal(
+      consumer.safeParse({ name: 'x', basicAuth: [{ username: 'a', password: 'scrypt:bad' }] }).success,
+      false,
+    );
     const issues = validateConsumers([
       consumer.parse({ name: 'a', apiKeys: ['k'] }),
       consumer.parse({ name: 'b', apiKeys: [sha('k')], jwt: { value: '1' } }),

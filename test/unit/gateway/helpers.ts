@@ -21,7 +21,12 @@ export function exchangeForTest(init: ExchangeInit = {}): Exchange {
     routeName: 'test-route',
     params: init.params ?? {},
     client: { address: '127.0.0.1', port: 50000, tls: false, ...init.client },
-    request: { method: init.method ?? 'GET', path: init.path ?? '/', query: init.query ?? '', headers: init.headers ?? {} },
+    request: {
+      method: init.method ?? 'GET',
+      path: init.path ?? '/',
+      query: init.query ?? '',
+      headers: init.headers ?? {},
+    },
     replyHeaders: {},
     state: new Map(),
     now: init.now ?? Date.now,
@@ -35,7 +40,10 @@ export interface LogLine {
 }
 
 /** Deps with a directory built from raw consumer configs (checked by the real schema). */
-export function depsForTest(consumers: unknown[] = [], now: () => number = Date.now): PolicyDeps & { lines: LogLine[] } {
+export function depsForTest(
+  consumers: unknown[] = [],
+  now: () => number = Date.now,
+): PolicyDeps & { lines: LogLine[] } {
   const lines: LogLine[] = [];
   return {
     consumers: createConsumerDirectory(consumers.map((c) => consumerSchema.parse(c))),

@@ -10,9 +10,9 @@ test('client-sent identity headers are stripped and set from the identified cons
     headers: { 'x-consumer': 'admin', 'x-consumer-groups': 'root', 'x-user-id': 'spoof', accept: '*/*' },
   });
   identity.strip(ex.request);
-  assert.deepEqual(ex.request.headers, { accept: '*/*' });
+  assert.deepEqual(Object.keys(ex.request.headers), ['accept']);
   identity.forward(ex);
-  assert.deepEqual(ex.request.headers, { accept: '*/*' }, 'nothing forwarded without a consumer');
+  assert.deepEqual(Object.keys(ex.request.headers), ['accept'], 'nothing forwarded without a consumer');
   ex.consumer = { name: 'acme', groups: ['gold', 'beta'], metadata: {} };
   identity.forward(ex);
   assert.equal(ex.request.headers['x-consumer'], 'acme');

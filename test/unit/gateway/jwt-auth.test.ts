@@ -10,7 +10,13 @@ const T0 = 1_700_000_000_000;
 const now = () => T0;
 const deps = depsForTest([{ name: 'acme', groups: ['gold'], jwt: { claim: 'sub', value: 'user-1' } }], now);
 
-async function sign(key: KeyObject, alg: string, claims: JWTPayload = {}, kid?: string, iat = T0 / 1000): Promise<string> {
+async function sign(
+  key: KeyObject,
+  alg: string,
+  claims: JWTPayload = {},
+  kid?: string,
+  iat = T0 / 1000,
+): Promise<string> {
   return new SignJWT({ sub: 'user-1', ...claims })
     .setProtectedHeader(kid === undefined ? { alg } : { alg, kid })
     .setIssuedAt(iat)
@@ -50,7 +56,10 @@ describe('jwt-auth with inline keys', () => {
     const old = await sign(hmac, 'HS256', {}, undefined, T0 / 1000 - 400);
     assert.equal(outcome(await run(p, bearer(old))), '401 GW_AUTH_INVALID jwt_expired');
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
-    assert.equal(outcome(await run(p, bearer(await sign(privateKey, 'RS256')))), '401 GW_AUTH_INVALID jwt_alg_not_allowed');
+    assert.equal(
+      outcome(await run(p, bearer(await sign(privateKey, 'RS256')))),
+      '401 GW_AUTH_INVALID jwt_alg_not_allowed',
+    );
     const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${Buffer.from('{"sub":"x"}').toString('base64url')}.`;
     assert.equal(outcome(await run(p, bearer(none))), '401 GW_AUTH_INVALID jwt_alg_not_allowed');
   });
@@ -88,15 +97,30 @@ describe('jwt-auth with inline keys', () => {
     }
     const a = generateKeyPairSync('ec', { namedCurve: 'P-256' });
     const b = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    const jwks = { keys: [{ ...a.publicKey.export({ format: 'jwk' }), kid: 'a' }, { ...b.publicKey.export({ format: 'jwk' }), kid: 'b' }] };
+    const jwks = {
+      keys: [
+        { ...a.publicKey.export({ format: 'jwk' }), kid: 'a' },
+        { ...b.publicKey.export({ format: 'jwk' }), kid: 'b' },
+      ],
+    };
     const p = createForTest(factory, { jwks }, deps);
     assert.equal(outcome(await run(p, bearer(await sign(b.privateKey, 'ES256', {}, 'b')))), 'continue');
-    assert.equal(outcome(await run(p, bearer(await sign(b.privateKey, 'ES256', {}, 'a')))), '401 GW_AUTH_INVALID jwt_bad_signature');
-    assert.equal(outcome(await run(p, bearer(await sign(b.privateKey, 'ES256', {}, 'zz')))), '401 GW_AUTH_INVALID jwt_unknown_kid');
+    assert.equal(
+      outcome(await run(p, bearer(await sign(b.privateKey, 'ES256', {}, 'a')))),
+      '401 GW_AUTH_INVALID jwt_bad_signature',
+    );
+    assert.equal(
+      outcome(await run(p, bearer(await sign(b.privateKey, 'ES256', {}, 'zz')))),
+      '401 GW_AUTH_INVALID jwt_unknown_kid',
+    );
   });
 
   test('token from a cookie; consumer required; stripToken', async () => {
-    const p = createForTest(factory, { secret: SECRET, token: { cookie: 'session' }, consumer: 'required', stripToken: true }, deps);
+    const p = createForTest(
+      factory,
+      { secret: SECRET, token: { cookie: 'session' }, consumer: 'required', stripToken: true },
+      deps,
+    );
     const token = await sign(hmac, 'HS256');
     const ex = exchangeForTest({ headers: { cookie: `theme=dark; session=${token}; x=1` } });
     assert.equal(outcome(await run(p, ex)), 'continue');

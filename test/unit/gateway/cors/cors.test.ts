@@ -189,8 +189,8 @@ describe('cors options', () => {
     assert.equal(result.ok, false);
     if (result.ok) return;
     const paths = result.issues.map((i) => i.path).sort();
-    assert.deepEqual(paths, ['', 'maxAge', 'origins[0]', 'origins[1]']);
-    assert.match(result.issues.find((i) => i.path === 'origins[0]')!.message, /trailing/);
+    assert.deepEqual(paths, ['', 'maxAge', 'origins.0', 'origins.1']);
+    assert.match(result.issues.find((i) => i.path === 'origins.0')!.message, /trailing/);
   });
 
   test('origins are required', () => {

@@ -86,12 +86,12 @@ describe('cache engine', () => {
   });
 
   it('does not store private, no-store, Set-Cookie or Vary: * responses', async () => {
-    for (const headers of <Record<string, string>[]>[
+    for (const headers of [
       { 'cache-control': 'private, max-age=60' },
       { 'cache-control': 'no-store, max-age=60' },
       { 'cache-control': 'max-age=60', 'set-cookie': 'a=b' },
       { 'cache-control': 'max-age=60', vary: '*' },
-    ]) {
+    ] as Record<string, string>[]) {
       const { rc } = setup();
       await upstream(ticketOf(await rc.lookup(req())), 200, headers);
       assert.equal((await rc.lookup(req())).kind, 'miss', JSON.stringify(headers));
@@ -143,11 +143,11 @@ describe('cache engine', () => {
       etag: '"v1"',
       'last-modified': lm,
     });
-    for (const h of <Record<string, string>[]>[
+    for (const h of [
       { 'if-none-match': 'W/"v1"' },
       { 'if-none-match': '"x", "v1"' },
       { 'if-modified-since': lm },
-    ]) {
+    ] as Record<string, string>[]) {
       const r = await rc.lookup(req(h));
       assert.equal(r.kind, 'hit');
       assert.equal(r.response.status, 304, JSON.stringify(h));
