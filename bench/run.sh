@@ -12,6 +12,8 @@
 #   SUITES [http]  suites to run (see bench/lib/suites.sh)
 #   PEERS [1]  0 skips the Node peers          PROFILE [0]  1 writes a --cpu-prof of Portico to the out dir
 #   PROXY_CPU [1] / LOAD_CPU [0]  cores for the proxy and for wrk + origin
+#   PORTICO_REF  a commit to measure (exported read-only with git archive) instead of the working tree
+#   KEEP_WORK [0]  1 keeps the scratch directory (configs, logs, raw wrk output) after the run
 set -euo pipefail
 
 BENCH=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -91,6 +93,7 @@ main() {
     PORTICO_NODE_FLAGS="$PORTICO_NODE_FLAGS --cpu-prof --cpu-prof-dir=$BENCH/out/$stamp.cpuprofile"
   fi
 
+  prepare_portico_src
   LOAD_BEFORE=$(load1)
   log "work dir $WORK; targets: $TARGETS; scenarios: $SCENARIOS; load1 $LOAD_BEFORE"
   make_origin_files

@@ -66,6 +66,7 @@ report() {
   echo "# $title"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(uname -n), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
+  echo "- Portico: $PORTICO_VERSION"
   echo "- kernel $(uname -r); Node $("$NODE" -v); $(nginx -v 2>&1 | sed 's/nginx version: //'); $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2); peers: $PEER_VERSIONS"
   echo "- wrk: $CONNECTIONS connections, $THREADS thread(s), keep-alive, ${WARMUP}s warm-up + ${DURATION}s measured; wrk + origin on CPU $LOAD_CPU, proxy on CPU $PROXY_CPU"
   echo "- load average (1 min) before the run: $LOAD_BEFORE; after: $(load1)"

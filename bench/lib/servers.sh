@@ -66,7 +66,7 @@ EOF
   PID=$!
   PORT=$port
   track_pid "$PID"
-  wait_port "$PORT" "$PID" "origin nginx"
+  wait_port "$PORT" "$PID" "origin nginx" "$dir/error.log"
   ORIGIN_PORT=$PORT
   ORIGIN_PID=$PID
 }
@@ -105,10 +105,11 @@ EOF
   PID=$!
   PORT=$port
   track_pid "$PID"
-  wait_port "$PORT" "$PID" "nginx proxy"
+  wait_port "$PORT" "$PID" "nginx proxy" "$dir/error.log"
 }
 
-# Portico with the YAML config on stdin ("@PORT@" is replaced by the listener's port). Logs (JSON lines, one
+# Portico with the YAML config on stdin ("@PORT@" becomes the listener's port; feed it with `< <(...)`, not a
+# pipe, so PID and PORT are set in this shell). Logs (JSON lines, one
 # per request) go to a file as a deployment's would. PORTICO_NODE_FLAGS adds flags such as --cpu-prof.
 start_portico() {
   local name=${1:-portico} dir port
@@ -117,12 +118,12 @@ start_portico() {
   mkdir -p "$dir"
   sed "s/@PORT@/$port/g" >"$dir/portico.yaml"
   # shellcheck disable=SC2086 # PORTICO_NODE_FLAGS is a list of flags
-  taskset -c "$PROXY_CPU" "$NODE" $PORTICO_NODE_FLAGS "$REPO/bin/portico.ts" start -c "$dir/portico.yaml" \
+  taskset -c "$PROXY_CPU" "$NODE" $PORTICO_NODE_FLAGS "$PORTICO_SRC/bin/portico.ts" start -c "$dir/portico.yaml" \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   PID=$!
   PORT=$port
   track_pid "$PID"
-  wait_port "$PORT" "$PID" "portico ($dir/stderr.log: $(head -c 400 "$dir/stderr.log" 2>/dev/null))"
+  wait_port "$PORT" "$PID" portico "$dir/stderr.log"
   grep -q '"msg":"started"' "$dir/stdout.log" || die "portico listens but logged no 'started' line; see $dir"
 }
 
@@ -150,7 +151,7 @@ start_node_peer() {
   PID=$!
   PORT=$port
   track_pid "$PID"
-  wait_port "$PORT" "$PID" "$name ($dir/stderr.log)"
+  wait_port "$PORT" "$PID" "$name" "$dir/stderr.log"
 }
 
 # Installs the Node peers into bench/peers/node_modules when missing; returns 1 (peers skipped) on failure.
@@ -162,11 +163,30 @@ ensure_peers() {
   return 1
 }
 
+# PORTICO_REF=<commit> measures that commit (exported with `git archive`, read-only) instead of the working
+# tree, so a run is not disturbed by edits in progress. Sets PORTICO_SRC and PORTICO_VERSION.
+prepare_portico_src() {
+  if [[ -z ${PORTICO_REF:-} ]]; then
+    PORTICO_SRC=$REPO
+    PORTICO_VERSION="working tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo '?')"
+    if [[ -n $(git -C "$REPO" status --porcelain -- src bin 2>/dev/null) ]]; then
+      PORTICO_VERSION+=" (with uncommitted changes in src/ or bin/)"
+    fi
+    return 0
+  fi
+  PORTICO_SRC="$WORK/portico-src"
+  mkdir -p "$PORTICO_SRC"
+  git -C "$REPO" archive "$PORTICO_REF" bin src package.json | tar -x -C "$PORTICO_SRC" ||
+    die "cannot export PORTICO_REF=$PORTICO_REF"
+  ln -s "$REPO/node_modules" "$PORTICO_SRC/node_modules"
+  PORTICO_VERSION="commit $(git -C "$REPO" rev-parse --short "$PORTICO_REF")"
+}
+
 # Starts target NAME (direct | portico | nginx | fast-gateway | fastify-proxy) for plain proxying; sets PID/PORT.
 start_target() {
   case $1 in
     direct) PID=$ORIGIN_PID PORT=$ORIGIN_PORT ;;
-    portico) portico_plain_config | start_portico portico ;;
+    portico) start_portico portico < <(portico_plain_config) ;;
     nginx) start_nginx_proxy ;;
     fast-gateway | fastify-proxy) start_node_peer "$1" ;;
     *) die "unknown target $1" ;;

@@ -38,15 +38,19 @@ free_port() {
   "$NODE" -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'
 }
 
-# Waits until 127.0.0.1:PORT accepts connections; fails if PID died or after 15 s.
+# Waits until 127.0.0.1:PORT accepts connections; fails (showing the end of LOGFILE) if PID died or after 15 s.
 wait_port() {
-  local port=$1 pid=$2 what=$3 i
+  local port=$1 pid=$2 what=$3 logfile=${4:-/dev/null} i
   for ((i = 0; i < 150; i++)); do
-    if ! kill -0 "$pid" 2>/dev/null; then die "$what (pid $pid) exited before listening on $port; see $WORK"; fi
+    if ! kill -0 "$pid" 2>/dev/null; then
+      log "$what (pid $pid) exited before listening on $port; last lines of $logfile:"
+      tail -n 15 "$logfile" >&2 || true
+      die "$what did not start (KEEP_WORK=1 keeps $WORK)"
+    fi
     if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then return 0; fi
     sleep 0.1
   done
-  die "$what did not listen on 127.0.0.1:$port within 15 s; see $WORK"
+  die "$what did not listen on 127.0.0.1:$port within 15 s; see $logfile"
 }
 
 # PID and its direct children (nginx master + worker; a Node process is alone).

@@ -1,1 +1,3 @@
-export async function runDemo(_: {logLevel: string}): Promise<number> { return 0; }
+export async function runDemo(_: { logLevel: string }): Promise<number> {
+  return 0;
+}

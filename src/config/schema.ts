@@ -6,7 +6,7 @@
  * Cross-references (a route naming an upstream, unique names) are checked in `references.ts`.
  */
 import { z } from 'zod';
-import { consumer, policyEntry } from '../gateway/schema.ts';
+import { consumer, identitySettings, policyEntry } from '../gateway/schema.ts';
 import { stateConfig } from '../state/schema.ts';
 import { upstream } from '../upstream/schema.ts';
 import { address, duration, headerName, name, size } from './primitives.ts';
@@ -35,16 +35,66 @@ const listenerLimits = z.strictObject({
   maxRequestsPerConnection: z.number().int().nonnegative().default(0).meta({ description: '0 = unlimited' }),
 });
 
-export const listener = z.strictObject({
-  name,
-  protocol: z.enum(['http', 'https', 'tcp', 'tls']),
-  address,
-  /** For `tcp` / `tls` listeners: the upstream pool the connections go to. */
-  upstream: name.optional(),
-  /** Peers whose X-Forwarded-For / Forwarded headers are believed. Others have theirs replaced. */
-  trustedProxies: z.array(cidr).default([]),
-  limits: listenerLimits.default(listenerLimits.parse({})),
+/** A PEM value: the PEM text itself (e.g. from `file:`), or a path to a PEM file that is watched and reloaded. */
+const pem = z.string().min(1).meta({
+  description: 'PEM text (file:path inlines it) or a plain path to a PEM file, watched for changes (relative to the config file)',
 });
+
+const certificate = z.strictObject({ cert: pem, key: pem });
+
+/** TLS termination on `https` listeners. Certificates are chosen by SNI from the names they hold. */
+const listenerTls = z.strictObject({
+  /** The first certificate is the default, for clients that send no (or an unknown) server name. */
+  certificates: z.array(certificate).min(1, 'an https listener needs at least one certificate'),
+  minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
+  /** mTLS: verify client certificates against `ca`; `required: false` lets clients without one in. */
+  clientAuth: z.strictObject({ ca: pem, required: z.boolean().default(true) }).optional(),
+});
+
+/** Strict-Transport-Security (RFC 6797); sent on HTTPS responses only. */
+export const hsts = z.strictObject({
+  maxAge: duration.default(31_536_000_000).meta({ description: 'max-age (default 1 year)' }),
+  includeSubDomains: z.boolean().default(false),
+  preload: z.boolean().default(false),
+});
+
+/** Answer plain-HTTP requests with a redirect to the same URL on https. */
+export const redirectToHttps = z.union([
+  z.boolean(),
+  z.strictObject({
+    /** The https port, when not 443. */
+    port: z.number().int().min(1).max(65535).optional(),
+    /** Take the port from this https listener (useful when it binds port 0). */
+    listener: name.optional(),
+    status: z.union([z.literal(301), z.literal(302), z.literal(307), z.literal(308)]).default(308),
+  }),
+]);
+
+export const listener = z
+  .strictObject({
+    name,
+    protocol: z.enum(['http', 'https', 'tcp', 'tls']),
+    address,
+    /** For `tcp` / `tls` listeners: the upstream pool the connections go to. */
+    upstream: name.optional(),
+    /** Peers whose X-Forwarded-For / Forwarded headers are believed. Others have theirs replaced. */
+    trustedProxies: z.array(cidr).default([]),
+    limits: listenerLimits.default(listenerLimits.parse({})),
+    /** `https` listeners: certificates, versions, client certificates. */
+    tls: listenerTls.optional(),
+    /** `https` listeners: offer h2 by ALPN beside http/1.1. */
+    http2: z.boolean().default(true),
+    /** `http` listeners: also accept HTTP/2 with prior knowledge (h2c) on the same port. */
+    h2c: z.boolean().default(false),
+    /** `http` listeners: redirect every request to https instead of proxying it. */
+    redirectToHttps: redirectToHttps.optional(),
+    /** `https` listeners: add Strict-Transport-Security to every response. */
+    hsts: hsts.optional(),
+  })
+  .refine((l) => l.protocol !== 'https' || l.tls !== undefined, {
+    message: 'an https listener needs tls: { certificates: [ { cert, key } ] }',
+    path: ['tls'],
+  });
 
 const routeMatch = z.strictObject({
   /** `api.example.com` or `*.example.com`; a list matches any. */
@@ -77,6 +127,15 @@ export const route = z.strictObject({
   limits: z.strictObject({ maxBodySize: size.default(100 * 1024 * 1024) }).default({ maxBodySize: 100 * 1024 * 1024 }),
   /** Policies by name, run in order (the gateway issue). */
   policies: z.array(name).default([]),
+  /** WebSocket upgrades: allowed (default), refused (`false`), or allowed with an idle timeout. */
+  websocket: z
+    .union([z.boolean(), z.strictObject({ idleTimeout: duration.default(600_000) })])
+    .default(true)
+    .meta({ description: 'false refuses WebSocket upgrades; { idleTimeout } closes silent tunnels (default 10m)' }),
+  /** Redirect plain-HTTP requests on this route to https. */
+  redirectToHttps: redirectToHttps.optional(),
+  /** Strict-Transport-Security on this route's HTTPS responses. */
+  hsts: hsts.optional(),
 });
 
 export const admin = z.strictObject({ address });
@@ -100,6 +159,8 @@ export const configSchema = z.strictObject({
   consumers: z.array(consumer).default([]),
   policies: z.record(name, policyEntry).default({}),
   state: stateConfig.default({ store: 'memory' }),
+  /** Headers that carry the identified consumer upstream (client-sent copies are always removed). */
+  identity: identitySettings.default(identitySettings.parse({})),
   admin: admin.optional(),
   proxy: proxySettings.default(proxySettings.parse({})),
 });

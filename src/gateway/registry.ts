@@ -12,6 +12,11 @@ import { factory as basicAuth } from './basic-auth/index.ts';
 import { factory as jwtAuth } from './jwt-auth/index.ts';
 import { factory as mtlsAuth } from './mtls-auth/index.ts';
 import { factory as introspection } from './oauth2-introspection/index.ts';
+import { factory as cors } from './cors/index.ts';
+import { factory as quota } from './quota/index.ts';
+import { factory as rateLimit } from './rate-limit/index.ts';
+import { factory as transform } from './transform/index.ts';
+import { factory as validate } from './validate/index.ts';
 import type { Policy, PolicyDeps, PolicyFactory } from './types.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: each factory has its own option type
@@ -25,6 +30,11 @@ const factories = {
   'mtls-auth': mtlsAuth,
   acl,
   claims,
+  'rate-limit': rateLimit,
+  quota,
+  cors,
+  transform,
+  validate,
 } satisfies FactoryMap;
 
 /** The built-in factories by type. */

@@ -44,5 +44,6 @@ export function preread<R>(
     socket.on('data', onData);
     socket.on('end', onGone);
     socket.on('close', onGone);
+    socket.resume(); // explicitly paused sockets (pauseOnConnect, or a previous preread) do not resume on 'data'
   });
 }

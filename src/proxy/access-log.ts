@@ -23,6 +23,7 @@ export class ExchangeLog {
   upstreamHeadersAt = 0;
   clientAborted = false;
   retries = 0;
+  consumer: string | undefined = undefined;
   #bytesReadAtStart: number;
   #written = false;
 
@@ -49,6 +50,7 @@ export class ExchangeLog {
       method: this.method,
       path: this.path,
       route: this.route,
+      consumer: this.consumer,
       target: this.target,
       status: this.status || res.statusCode,
       code: this.code,

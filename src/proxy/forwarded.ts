@@ -27,7 +27,11 @@ function forwardedNode(address: string): string {
 }
 
 /** Sets the forwarding headers on `out` (the header object sent upstream), reading the client's from `incoming`. */
-export function setForwardingHeaders(out: IncomingHttpHeaders, incoming: IncomingHttpHeaders, ctx: ForwardingContext): void {
+export function setForwardingHeaders(
+  out: IncomingHttpHeaders,
+  incoming: IncomingHttpHeaders,
+  ctx: ForwardingContext,
+): void {
   const xff = incoming['x-forwarded-for'];
   out['x-forwarded-for'] = ctx.peerTrusted && xff ? `${xff}, ${ctx.peer}` : ctx.peer;
   const xfp = incoming['x-forwarded-proto'];

@@ -11,10 +11,12 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Dispatcher } from 'undici';
 import { type ErrorCode, type LocalReply, localReply } from '../errors.ts';
+import type { Verdict } from '../gateway/types.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import type { ExchangeLog } from './access-log.ts';
+import { type GatewayExchange, RESPONSE_OVER_POLICY_LIMIT } from './gateway-step.ts';
 import { sendLocalReply } from './local-reply.ts';
-import { filterResponseHeaders } from './response-headers.ts';
+import { filterResponseHeaders, flatToObject } from './response-headers.ts';
 import type { CompiledRoute, ProxyRuntime } from './types.ts';
 
 const kExchange = Symbol('portico.exchange');
@@ -40,7 +42,10 @@ export function replyForUpstreamError(err: Error & { code?: string }): { reply: 
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'EADDRNOTAVAIL':
-      return { reply: localReply('GW_UPSTREAM_CONNECT_FAILED', `connect_failed:${code}`), outcome: { kind: 'connect-failure' } };
+      return {
+        reply: localReply('GW_UPSTREAM_CONNECT_FAILED', `connect_failed:${code}`),
+        outcome: { kind: 'connect-failure' },
+      };
     case 'HPE_INVALID_CONSTANT':
     case 'HPE_INVALID_HEADER_TOKEN':
     case 'HPE_INVALID_CONTENT_LENGTH':
@@ -115,7 +120,13 @@ export class ProxyExchange {
   /** Request headers to send (already filtered and extended). */
   readonly headers: IncomingHttpHeaders;
   readonly path: string;
-  readonly body: NodeJS.ReadableStream | null;
+  /** A stream (sent once, never retried), a buffer a policy read (replayable), or none. */
+  readonly body: NodeJS.ReadableStream | Buffer | null;
+  /** The policies' view of this exchange, on routes with policies. */
+  readonly gateway: GatewayExchange | undefined;
+  /** Response chunks held back for policies that read the response body. */
+  #held: Buffer[] | undefined = undefined;
+  #heldSize = 0;
   /** The try in progress; callbacks from older ones are ignored. */
   attempt: Attempt | undefined = undefined;
   finished = false;
@@ -137,8 +148,9 @@ export class ProxyExchange {
     log: ExchangeLog,
     headers: IncomingHttpHeaders,
     path: string,
-    body: NodeJS.ReadableStream | null,
+    body: NodeJS.ReadableStream | Buffer | null,
     hashKey: string | undefined,
+    gateway: GatewayExchange | undefined,
   ) {
     this.req = req;
     this.res = res;
@@ -149,6 +161,7 @@ export class ProxyExchange {
     this.path = path;
     this.body = body;
     this.#hashKey = hashKey;
+    this.gateway = gateway;
     (res as unknown as Record<symbol, ProxyExchange>)[kExchange] = this;
     res.on('close', onClientClose);
   }
@@ -164,14 +177,20 @@ export class ProxyExchange {
     }
     const pinnedTarget = next === undefined ? target : undefined;
     if (target === undefined) {
-      const hint = this.#tried === undefined && this.#hashKey === undefined ? NO_HINT : { hashKey: this.#hashKey, exclude: this.#tried };
+      const hint =
+        this.#tried === undefined && this.#hashKey === undefined
+          ? NO_HINT
+          : { hashKey: this.#hashKey, exclude: this.#tried };
       target = pool.pick(hint);
       if (target === undefined) {
         const overloaded = pool.noTargetReason(hint) === 'overloaded';
         this.fail(
           overloaded
             ? localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open')
-            : localReply('GW_UPSTREAM_UNAVAILABLE', this.#tries === 0 ? 'no_available_target' : 'no_target_left_to_retry'),
+            : localReply(
+                'GW_UPSTREAM_UNAVAILABLE',
+                this.#tries === 0 ? 'no_available_target' : 'no_target_left_to_retry',
+              ),
         );
         return;
       }
@@ -191,7 +210,13 @@ export class ProxyExchange {
     const perTry = pool.retry.perTryTimeout;
     if (perTry > 0) attempt.timer = setTimeout(onPerTryTimeout, perTry, attempt);
     this.route.upstream.dispatcher(target).dispatch(
-      { origin: target.origin, method: this.req.method!, path: this.path, headers: this.headers, body: this.body as never },
+      {
+        origin: target.origin,
+        method: this.req.method!,
+        path: this.path,
+        headers: this.headers,
+        body: this.body as never,
+      },
       attempt,
     );
   }
@@ -202,18 +227,16 @@ export class ProxyExchange {
     this.#resume = resume;
     this.log.status = statusCode;
     this.log.upstreamHeadersAt = performance.now();
+    const headers = filterResponseHeaders(rawHeaders, this.rt.settings, this.log.id);
+    if (this.#setCookie !== undefined) headers.push('set-cookie', this.#setCookie);
+    if (this.gateway !== undefined) return this.#gatewayHeaders(statusCode, headers);
     const res = this.res;
     // Head, first chunk and end usually arrive in one tick: cork so they leave in one write.
     res.cork();
     process.nextTick(uncork, res);
     try {
-      const headers = filterResponseHeaders(rawHeaders, this.rt.settings, this.log.id);
-      if (this.#setCookie !== undefined) headers.push('set-cookie', this.#setCookie);
-      if (this.route.responseHeaders) {
-        res.writeHead(statusCode, this.route.responseHeaders.applyToFlat(headers));
-      } else {
-        res.writeHead(statusCode, headers);
-      }
+      if (this.route.responseHeaders) res.writeHead(statusCode, this.route.responseHeaders.applyToFlat(headers));
+      else res.writeHead(statusCode, headers);
     } catch (err) {
       // Headers Node refuses to write (invalid characters): the upstream's fault.
       this.attempt?.abort?.(err as Error);
@@ -223,6 +246,7 @@ export class ProxyExchange {
   }
 
   onData(chunk: Buffer): boolean {
+    if (this.#held !== undefined) return this.#hold(chunk);
     this.log.bytesOut += chunk.length;
     if (this.res.write(chunk)) return true;
     this.res.once('drain', onClientDrain);
@@ -230,8 +254,114 @@ export class ProxyExchange {
   }
 
   onComplete(): void {
+    if (this.#held !== undefined) {
+      this.#releaseHeld();
+      return;
+    }
     this.res.end();
     this.#settle({ kind: 'response', status: this.log.status });
+  }
+
+  // --- response phase of the policy chain ---
+
+  /** Headers of a route with policies: run the response phase now, or hold the body for policies that read it. */
+  #gatewayHeaders(status: number, flat: string[]): boolean {
+    const ex = this.gateway!;
+    const headers = this.route.responseHeaders ? this.route.responseHeaders.applyToFlat(flat) : flatToObject(flat);
+    Object.assign(headers, ex.replyHeaders);
+    ex.response = { status, headers };
+    const chain = this.route.gateway!.chain;
+    if (chain.needsResponseBody > 0) {
+      this.#held = [];
+      return true;
+    }
+    if (!chain.hasResponsePhase) return this.#writeGatewayHead();
+    const outcome = chain.runResponse(ex);
+    if (!(outcome instanceof Promise)) return this.#afterResponsePhase(outcome);
+    outcome.then(
+      (v) => {
+        if (this.#afterResponsePhase(v)) this.#resume?.();
+      },
+      () => this.#afterResponsePhase({ kind: 'reply', reply: localReply('GW_INTERNAL', 'response_phase_failed') }),
+    );
+    return false;
+  }
+
+  #afterResponsePhase(verdict: Verdict): boolean {
+    if (this.finished) return false;
+    if (verdict.kind === 'continue') return this.#writeGatewayHead();
+    const failed = this.attempt;
+    this.attempt = undefined;
+    failed?.abort?.();
+    this.#settle({ kind: 'response', status: this.log.status });
+    this.fail(verdict.kind === 'reply' ? verdict.reply : localReply('GW_INTERNAL', 'response_phase_respond'));
+    return false;
+  }
+
+  #writeGatewayHead(): boolean {
+    const r = this.gateway!.response!;
+    this.log.status = r.status;
+    try {
+      this.res.writeHead(r.status, r.headers);
+    } catch (err) {
+      this.attempt?.abort?.(err as Error);
+      return false;
+    }
+    return true;
+  }
+
+  #hold(chunk: Buffer): boolean {
+    this.#heldSize += chunk.length;
+    if (this.#heldSize > this.route.gateway!.chain.needsResponseBody) {
+      this.#held = undefined;
+      const failed = this.attempt;
+      this.attempt = undefined;
+      failed?.abort?.();
+      this.#settle({ kind: 'response', status: this.log.status });
+      this.fail(RESPONSE_OVER_POLICY_LIMIT);
+      return false;
+    }
+    this.#held!.push(chunk);
+    return true;
+  }
+
+  /** The whole response is here: let policies read and change it, then send it. */
+  #releaseHeld(): void {
+    const ex = this.gateway!;
+    ex.responseBody = Buffer.concat(this.#held!, this.#heldSize);
+    this.#held = undefined;
+    this.#settle({ kind: 'response', status: this.log.status });
+    const outcome = this.route.gateway!.chain.runResponse(ex);
+    if (outcome instanceof Promise) {
+      outcome.then(
+        (v) => this.#sendHeld(v),
+        () => this.#sendHeld({ kind: 'reply', reply: localReply('GW_INTERNAL', 'response_phase_failed') }),
+      );
+    } else {
+      this.#sendHeld(outcome);
+    }
+  }
+
+  #sendHeld(verdict: Verdict): void {
+    if (this.finished) return;
+    if (verdict.kind !== 'continue') {
+      this.fail(verdict.kind === 'reply' ? verdict.reply : localReply('GW_INTERNAL', 'response_phase_respond'));
+      return;
+    }
+    const ex = this.gateway!;
+    const r = ex.response!;
+    const body = ex.responseBody ?? Buffer.alloc(0);
+    delete r.headers['transfer-encoding'];
+    if (this.req.method !== 'HEAD' && r.status !== 204 && r.status !== 304) r.headers['content-length'] = body.length;
+    this.log.status = r.status;
+    this.log.bytesOut = body.length;
+    try {
+      this.res.writeHead(r.status, r.headers);
+    } catch {
+      this.fail(localReply('GW_UPSTREAM_BAD_RESPONSE', 'invalid_response_headers'));
+      return;
+    }
+    this.res.end(body);
   }
 
   onError(err: Error & { code?: string }): void {
@@ -261,10 +391,12 @@ export class ProxyExchange {
    * has no body to replay, and the budget has room. Returns false when the caller must report the failure.
    */
   #retry(outcome: AttemptOutcome): boolean {
-    if (this.body !== null || this.finished) return false;
+    // A streamed body is gone once sent; a buffered one can be sent again.
+    if ((this.body !== null && !Buffer.isBuffer(this.body)) || this.finished) return false;
     const pool = this.route.upstream.pool;
     if (!pool.retry.canRetry(this.req.method!, outcome, this.#tries)) return false;
-    const tried = (this.#tried ??= new Set());
+    if (this.#tried === undefined) this.#tried = new Set();
+    const tried = this.#tried;
     tried.add(this.target!);
     const next = pool.pick({ hashKey: this.#hashKey, exclude: tried });
     if (next === undefined) return false;
@@ -283,7 +415,10 @@ export class ProxyExchange {
     this.log.code = reply.code;
     this.log.details ||= reply.details;
     if (closeConnection || !this.req.complete) this.res.shouldKeepAlive = false;
-    sendLocalReply(this.res, reply, this.log.id, this.rt.settings.requestIdHeader, this.rt.settings.replyHeaders);
+    const base = this.rt.settings.replyHeaders;
+    const fromPolicies = this.gateway?.replyHeaders;
+    const extra = fromPolicies === undefined ? base : { ...base, ...fromPolicies };
+    sendLocalReply(this.res, reply, this.log.id, this.rt.settings.requestIdHeader, extra);
   }
 
   #settle(outcome: AttemptOutcome): void {

@@ -7,15 +7,23 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type TransformCallback } from 'node:stream';
 import { type LocalReply, localReply } from '../errors.ts';
+import type { Verdict } from '../gateway/types.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import { ExchangeLog } from './access-log.ts';
 import { clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
 import { BodyTooLargeError, ProxyExchange, readCookie } from './forwarder.ts';
+import {
+  answerFromPolicy,
+  BODY_OVER_POLICY_LIMIT,
+  GatewayExchange,
+  type RouteGateway,
+  readBody,
+} from './gateway-step.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
-import type { CompiledRoute } from './types.ts';
+import type { CompiledRoute, ProxyRuntime } from './types.ts';
 
 /**
  * Handles one request on an HTTP listener. `expectContinue` is true when the client sent
@@ -87,21 +95,145 @@ export function handleRequest(
   if (target.authority !== undefined) headers.host = target.authority;
   route.requestHeaders?.apply(headers as Record<string, string>);
 
-  const path = (route.rewrite === undefined ? target.path : route.rewrite(target.path)) +
-    (target.query === '' ? '' : `?${target.query}`);
-  const body = hasBody ? new LimitedBody(route.maxBodySize) : null;
-  const exchange = new ProxyExchange(req, res, rt, route, log, headers, path, body, hashKeyFor(route, client, target.path, headers));
-  if (body !== null) {
-    body.exchange = exchange;
-    req.on('error', onRequestError);
-    req.pipe(body);
+  const start: ForwardStart = { req, res, rt, route, log, headers, client, hasBody, expectContinue };
+  if (route.gateway !== undefined) {
+    runPolicies(start, route.gateway, id, match.params, target.path, target.query).catch((err: unknown) => {
+      lg.logger.error({ msg: 'policy chain failed', requestId: id, error: String(err) });
+      refuse(localReply('GW_INTERNAL', 'policy_chain_failed'), true);
+    });
+    return;
   }
-  if (expectContinue) res.writeContinue();
+  forward(start, target.path, target.query, null, undefined);
+}
+
+/** Everything the forwarder needs that the entry already computed. */
+interface ForwardStart {
+  readonly req: IncomingMessage;
+  readonly res: ServerResponse;
+  readonly rt: ProxyRuntime;
+  readonly route: CompiledRoute;
+  readonly log: ExchangeLog;
+  readonly headers: IncomingHttpHeaders;
+  readonly client: string;
+  readonly hasBody: boolean;
+  readonly expectContinue: boolean;
+}
+
+/** Hands the request to the forwarder: body streamed (or the buffer a policy produced), path rewritten. */
+function forward(
+  s: ForwardStart,
+  normalizedPath: string,
+  query: string,
+  buffered: Buffer | null,
+  gateway: GatewayExchange | undefined,
+): void {
+  const route = s.route;
+  const path =
+    (route.rewrite === undefined ? normalizedPath : route.rewrite(normalizedPath)) + (query === '' ? '' : `?${query}`);
+  let body: NodeJS.ReadableStream | Buffer | null = null;
+  if (buffered !== null) {
+    // The body may have been rewritten: undici frames it anew.
+    delete s.headers['content-length'];
+    delete s.headers['transfer-encoding'];
+    body = buffered;
+  } else if (s.hasBody) {
+    body = new LimitedBody(route.maxBodySize);
+  }
+  const hashKey = hashKeyFor(route, s.client, normalizedPath, s.headers);
+  const exchange = new ProxyExchange(s.req, s.res, s.rt, route, s.log, s.headers, path, body, hashKey, gateway);
+  if (body instanceof LimitedBody) {
+    body.exchange = exchange;
+    s.req.on('error', onRequestError);
+    s.req.pipe(body);
+  }
+  if (s.expectContinue) s.res.writeContinue();
   exchange.start();
 }
 
+/** The request phase of the route's policies; forwards on `continue`, answers otherwise. */
+async function runPolicies(
+  s: ForwardStart,
+  gw: RouteGateway,
+  id: string,
+  params: Readonly<Record<string, string>>,
+  path: string,
+  query: string,
+): Promise<void> {
+  const { req, res, log } = s;
+  const socket = req.socket as import('node:tls').TLSSocket;
+  const ex = new GatewayExchange(
+    id,
+    s.route.name,
+    params,
+    {
+      address: s.client,
+      port: socket.remotePort ?? 0,
+      tls: socket.encrypted === true,
+      certificateSubject: certificateSubject(socket),
+    },
+    req.method!,
+    path,
+    query,
+    s.headers,
+  );
+  gw.identity.strip(ex.request);
+  let expectContinue = s.expectContinue;
+  if (s.hasBody && gw.chain.needsRequestBody > 0) {
+    if (expectContinue) res.writeContinue();
+    expectContinue = false;
+    const body = await readBody(req, Math.min(gw.chain.needsRequestBody, s.route.maxBodySize));
+    if (body === undefined) {
+      endWith(s, ex, { kind: 'reply', reply: BODY_OVER_POLICY_LIMIT }, true);
+      return;
+    }
+    ex.body = body;
+  }
+  const outcome = gw.chain.runRequest(ex);
+  const verdict = outcome instanceof Promise ? await outcome : outcome;
+  if (res.destroyed) {
+    log.clientAborted = true;
+    log.write(res);
+    return;
+  }
+  if (verdict.kind !== 'continue') {
+    endWith(s, ex, verdict, false);
+    return;
+  }
+  gw.identity.forward(ex);
+  forward({ ...s, expectContinue }, ex.request.path, ex.request.query, ex.body ?? null, ex);
+}
+
+function endWith(
+  s: ForwardStart,
+  ex: GatewayExchange,
+  verdict: Exclude<Verdict, { kind: 'continue' }>,
+  close: boolean,
+): void {
+  const { res, log } = s;
+  if (close || !s.req.complete) res.shouldKeepAlive = false;
+  const settings = s.rt.settings;
+  const result = answerFromPolicy(res, verdict, ex, settings.requestIdHeader, settings.replyHeaders);
+  log.status = result.status;
+  log.code = result.code;
+  log.details = result.details;
+  log.consumer = ex.consumer?.name;
+  res.once('close', () => log.write(res));
+}
+
+function certificateSubject(socket: import('node:tls').TLSSocket): string | undefined {
+  if (socket.encrypted !== true || !socket.authorized) return undefined;
+  const cert = socket.getPeerCertificate();
+  const cn = cert?.subject?.CN;
+  return Array.isArray(cn) ? cn[0] : cn;
+}
+
 /** The consistent-hash key for this request, when the route's upstream balances by hash. */
-function hashKeyFor(route: CompiledRoute, client: string, path: string, headers: IncomingHttpHeaders): string | undefined {
+function hashKeyFor(
+  route: CompiledRoute,
+  client: string,
+  path: string,
+  headers: IncomingHttpHeaders,
+): string | undefined {
   const on = route.upstream.pool.hashOn;
   if (on === undefined) return undefined;
   if (on === 'client-ip') return client;

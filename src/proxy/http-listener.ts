@@ -2,6 +2,8 @@
  * @module An HTTP/1.1 listener. The listening socket outlives config generations: a reload swaps the
  * generation it reads, and in-flight requests finish on the one they started with.
  */
+
+import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import type { ListenerConfig } from '../config/schema.ts';
@@ -9,7 +11,6 @@ import { ERROR_CODES, type ErrorCode } from '../errors.ts';
 import { handleRequest } from './handle-request.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { PROBLEM_JSON, problemBody } from './local-reply.ts';
-import { randomUUID } from 'node:crypto';
 
 export class HttpListener {
   readonly name: string;
@@ -94,13 +95,19 @@ export class HttpListener {
     let code: ErrorCode = 'GW_BAD_REQUEST';
     if (err.code === 'HPE_HEADER_OVERFLOW') code = 'GW_HEADERS_TOO_LARGE';
     else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') code = 'GW_REQUEST_TIMEOUT';
-    else if (err.code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || err.code === 'HPE_INVALID_TRANSFER_ENCODING') code = 'GW_BAD_REQUEST';
+    else if (err.code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || err.code === 'HPE_INVALID_TRANSFER_ENCODING')
+      code = 'GW_BAD_REQUEST';
     const httpMessage = (socket as unknown as { _httpMessage?: ServerResponse })._httpMessage;
     if (httpMessage?.headersSent) {
       socket.destroy();
       return;
     }
-    this.generation.logger.info({ msg: 'client error', listener: this.name, code: err.code, status: ERROR_CODES[code].status });
+    this.generation.logger.info({
+      msg: 'client error',
+      listener: this.name,
+      code: err.code,
+      status: ERROR_CODES[code].status,
+    });
     writeRawProblem(socket, code);
   }
 }

@@ -2,6 +2,7 @@
 import type { Dispatcher } from 'undici';
 import type { RouteConfig } from '../config/schema.ts';
 import type { Pool, Target } from '../upstream/types.ts';
+import type { RouteGateway } from './gateway-step.ts';
 import type { HeaderRules } from './header-rules.ts';
 import type { Router } from './router.ts';
 
@@ -40,6 +41,8 @@ export interface CompiledRoute {
   readonly responseHeaders: ResponseHeaderRules | undefined;
   readonly preserveHost: boolean;
   readonly maxBodySize: number;
+  /** The route's policy chain; undefined when it lists none (the plain reverse-proxy path). */
+  readonly gateway: RouteGateway | undefined;
 }
 
 /** One config generation's HTTP data path. Immutable once built; a reload builds a new one. */

@@ -4,6 +4,13 @@
  */
 import type { Dispatcher } from 'undici';
 import type { Config, HeaderRulesConfig, RouteConfig, UpstreamConfig } from '../config/schema.ts';
+import { createChain } from '../gateway/chain.ts';
+import { createConsumerDirectory } from '../gateway/consumers.ts';
+import { createIdentity, type IdentityOptions } from '../gateway/identity.ts';
+import { buildPolicies, closePolicies, routePolicies } from '../gateway/registry.ts';
+import type { Policy } from '../gateway/types.ts';
+import type { Logger } from '../observe/logger.ts';
+import type { RouteGateway } from '../proxy/gateway-step.ts';
 import { compileHeaderRules } from '../proxy/header-rules.ts';
 import { flatToObject } from '../proxy/response-headers.ts';
 import { compileRewrite } from '../proxy/rewrite.ts';
@@ -16,6 +23,7 @@ import type {
   UpstreamRuntime,
 } from '../proxy/types.ts';
 import type { ClientSettings, UpstreamClients } from '../proxy/upstream-clients.ts';
+import type { Store } from '../state/types.ts';
 import { createPool } from '../upstream/pool.ts';
 import type { Registry } from '../upstream/registry.ts';
 import type { Pool, Target } from '../upstream/types.ts';
@@ -39,7 +47,12 @@ export function buildProxySettings(config: Config): ProxySettingsRuntime {
   };
 }
 
-export function buildProxy(config: Config, clients: UpstreamClients, registry: Registry): BuiltProxy {
+export interface GatewayDeps {
+  readonly store: Store;
+  readonly log: Logger;
+}
+
+export function buildProxy(config: Config, clients: UpstreamClients, registry: Registry, gw: GatewayDeps): BuiltProxy {
   const pools = new Map<string, Pool>();
   const upstreams = new Map<string, UpstreamRuntime & { releaseAll(): void }>();
   for (const u of config.upstreams) {
@@ -48,7 +61,21 @@ export function buildProxy(config: Config, clients: UpstreamClients, registry: R
     pools.set(u.name, pool);
     upstreams.set(u.name, createUpstreamRuntime(u, pool, clients));
   }
-  const routes = config.routes.map((r) => compileRoute(r, upstreams.get(r.upstream)!));
+  const policies =
+    Object.keys(config.policies).length === 0
+      ? new Map<string, Policy>()
+      : buildPolicies(config, {
+          consumers: createConsumerDirectory(config.consumers),
+          store: gw.store,
+          now: Date.now,
+          log: gw.log,
+        });
+  const identity = { consumerHeader: config.identity.consumerHeader, groupsHeader: config.identity.groupsHeader };
+  const routes = config.routes.map((r) => {
+    const routeGateway =
+      r.policies.length === 0 ? undefined : compileGateway(routePolicies(r.policies, policies), identity, gw.log);
+    return compileRoute(r, upstreams.get(r.upstream)!, routeGateway);
+  });
   const runtime: ProxyRuntime = {
     settings: buildProxySettings(config),
     router: createRouter(config.routes),
@@ -61,6 +88,9 @@ export function buildProxy(config: Config, clients: UpstreamClients, registry: R
     release() {
       for (const u of upstreams.values()) u.releaseAll();
       for (const p of pools.values()) p.close();
+      closePolicies(policies).then((failures) => {
+        for (const f of failures) gw.log.warn({ msg: 'policy close failed', error: String(f) });
+      });
     },
   };
 }
@@ -112,7 +142,20 @@ function createUpstreamRuntime(
   };
 }
 
-function compileRoute(config: RouteConfig, upstream: UpstreamRuntime): CompiledRoute {
+function compileGateway(policies: Policy[], identity: IdentityOptions, log: Logger): RouteGateway {
+  return {
+    chain: createChain(policies, {
+      log: { error: (obj, msg) => log.error({ ...obj, msg: msg ?? 'policy failed' }) },
+    }),
+    identity: createIdentity(policies, identity),
+  };
+}
+
+function compileRoute(
+  config: RouteConfig,
+  upstream: UpstreamRuntime,
+  gateway: RouteGateway | undefined,
+): CompiledRoute {
   return {
     name: config.name,
     config,
@@ -122,6 +165,7 @@ function compileRoute(config: RouteConfig, upstream: UpstreamRuntime): CompiledR
     responseHeaders: compileResponseRules(config.headers?.response),
     preserveHost: config.preserveHost,
     maxBodySize: config.limits.maxBodySize,
+    gateway,
   };
 }
 

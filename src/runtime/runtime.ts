@@ -11,6 +11,8 @@ import type { Logger } from '../observe/logger.ts';
 import { HttpListener } from '../proxy/http-listener.ts';
 import type { ListenerGeneration } from '../proxy/listener-generation.ts';
 import { UpstreamClients } from '../proxy/upstream-clients.ts';
+import { createStore } from '../state/create-store.ts';
+import type { Store } from '../state/types.ts';
 import { Registry } from '../upstream/registry.ts';
 import { type BuiltProxy, buildProxy } from './build-proxy.ts';
 
@@ -26,6 +28,8 @@ export class Runtime {
   readonly #registry = new Registry();
   readonly #http = new Map<string, HttpListener>();
   #current: Generation | undefined;
+  /** Shared state for rate limits and quotas; kept across reloads while `state` is unchanged. */
+  #store: { readonly key: string; readonly store: Store } | undefined;
   #stopping = false;
 
   constructor(log: Logger) {
@@ -70,7 +74,13 @@ export class Runtime {
     // Listeners that must be reopened or removed go first, so their addresses are free.
     for (const [name, listener] of this.#http) {
       const next = wanted.get(name);
-      if (next === undefined || mustReopen(previous?.config.listeners.find((l) => l.name === name), next)) {
+      if (
+        next === undefined ||
+        mustReopen(
+          previous?.config.listeners.find((l) => l.name === name),
+          next,
+        )
+      ) {
         listener.stopAccepting();
         this.#http.delete(name);
       }
@@ -112,10 +122,23 @@ export class Runtime {
     clearTimeout(timer);
     this.#current?.proxy.release();
     await this.#clients.closeAll(1000);
+    await this.#store?.store.close().catch(() => {});
   }
 
   #build(config: Config): Generation {
-    return { config, proxy: buildProxy(config, this.#clients, this.#registry) };
+    const store = this.#storeFor(config);
+    return { config, proxy: buildProxy(config, this.#clients, this.#registry, { store, log: this.#log }) };
+  }
+
+  /** The store for `config.state`: the current one when unchanged, else a new one (the old closes). */
+  #storeFor(config: Config): Store {
+    const key = JSON.stringify(config.state);
+    if (this.#store?.key === key) return this.#store.store;
+    const previous = this.#store;
+    this.#store = { key, store: createStore(config.state, { log: this.#log }) };
+    // Requests still running on the old generation may touch the old store for a moment: close it later.
+    if (previous !== undefined) setTimeout(() => previous.store.close().catch(() => {}), 5000).unref();
+    return this.#store.store;
   }
 
   #listenerGeneration(lc: ListenerConfig, gen: Generation): ListenerGeneration {

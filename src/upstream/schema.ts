@@ -131,9 +131,21 @@ const discovery = z.strictObject({
   resolveEvery: duration.default(30_000).meta({ description: 'How often host names are resolved again' }),
 });
 
+/** TLS to `https://` targets. PEM values are PEM text (`file:` inlines it) or a path to a PEM file. */
+const upstreamTls = z.strictObject({
+  ca: z.string().min(1).optional().meta({ description: 'CA bundle that signs the targets (default: the system CAs)' }),
+  serverName: z.string().min(1).optional().meta({ description: 'SNI and the name verified (default: the URL host)' }),
+  cert: z.string().min(1).optional().meta({ description: 'Client certificate, for upstreams that require mTLS' }),
+  key: z.string().min(1).optional().meta({ description: 'Key of the client certificate' }),
+  insecureSkipVerify: z.boolean().default(false).meta({ description: 'Accept any certificate (tests only)' }),
+});
+
 export const upstream = z
   .strictObject({
     name,
+    tls: upstreamTls.optional(),
+    /** Offer HTTP/2 to `https://` targets by ALPN (undici allowH2). */
+    http2: z.boolean().default(false),
     balance: z
       .enum(['round-robin', 'weighted', 'least-connections', 'least-request', 'random', 'consistent-hash'])
       .default('least-request'),
@@ -152,4 +164,8 @@ export const upstream = z
   .refine((u) => u.hashOn === undefined || u.balance === 'consistent-hash', {
     message: 'hashOn needs balance: consistent-hash',
     path: ['hashOn'],
+  })
+  .refine((u) => (u.tls?.cert === undefined) === (u.tls?.key === undefined), {
+    message: 'tls.cert and tls.key go together',
+    path: ['tls'],
   });

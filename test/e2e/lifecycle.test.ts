@@ -47,7 +47,10 @@ routes:
     assert.equal(res.code, 1);
     assert.match(res.stderr, /portico\.yaml:2:\d+ listeners\[0\]\.protocol: /);
     assert.match(res.stderr, /portico\.yaml:6:\d+ upstreams\[0\]\.timeouts\.connect: invalid duration/);
-    assert.match(res.stderr, /portico\.yaml:10:\d+ routes\[0\]\.upstream: unknown upstream "usres" \(did you mean "users"\?\)/);
+    assert.match(
+      res.stderr,
+      /portico\.yaml:10:\d+ routes\[0\]\.upstream: unknown upstream "usres" \(did you mean "users"\?\)/,
+    );
   });
 
   it('schema prints a JSON Schema', async () => {

@@ -40,7 +40,12 @@ describe('proxy basics', () => {
         res.end('hop');
         return;
       }
-      res.writeHead(200, { server: 'backend/1.0', 'x-powered-by': 'php', 'content-type': 'text/plain', 'content-length': '5' });
+      res.writeHead(200, {
+        server: 'backend/1.0',
+        'x-powered-by': 'php',
+        'content-type': 'text/plain',
+        'content-length': '5',
+      });
       res.end('plain');
     });
     p = await startPortico(`
@@ -168,7 +173,13 @@ routes: [ { name: only, match: { path: /only }, upstream: users } ]
 
   it('removes hop-by-hop headers and those named in Connection, both ways', async () => {
     const res = await fetchRaw(`${p.url()}/x`, {
-      headers: { connection: 'keep-alive, x-private', 'x-private': 'secret', 'keep-alive': '300', te: 'gzip', 'proxy-authorization': 'Basic eA==' },
+      headers: {
+        connection: 'keep-alive, x-private',
+        'x-private': 'secret',
+        'keep-alive': '300',
+        te: 'gzip',
+        'proxy-authorization': 'Basic eA==',
+      },
     });
     const echo = JSON.parse(res.body) as Echo;
     assert.equal(echo.headers['x-private'], undefined);
@@ -183,7 +194,12 @@ routes: [ { name: only, match: { path: /only }, upstream: users } ]
 
   it('replaces forwarding headers from untrusted clients', async () => {
     const res = await fetchRaw(`${p.url()}/x`, {
-      headers: { 'x-forwarded-for': '6.6.6.6', 'x-forwarded-proto': 'https', forwarded: 'for=6.6.6.6', host: 'site.test' },
+      headers: {
+        'x-forwarded-for': '6.6.6.6',
+        'x-forwarded-proto': 'https',
+        forwarded: 'for=6.6.6.6',
+        host: 'site.test',
+      },
     });
     const echo = JSON.parse(res.body) as Echo;
     assert.equal(echo.headers['x-forwarded-for'], '127.0.0.1');
@@ -208,7 +224,10 @@ routes: [ { name: only, match: { path: /only }, upstream: users } ]
     assert.equal(statusOf(noContent), 204);
     assert.ok(noContent.endsWith('\r\n\r\n'));
     assert.doesNotMatch(noContent, /server: backend/i);
-    const notModified = await rawExchange(p.port(), 'GET /p/not-modified HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    const notModified = await rawExchange(
+      p.port(),
+      'GET /p/not-modified HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+    );
     assert.equal(statusOf(notModified), 304);
     assert.match(notModified, /etag: "v1"/i);
     assert.ok(notModified.endsWith('\r\n\r\n'));
