@@ -22,13 +22,13 @@ describe('gateway policies', () => {
   let echo: TestServer;
   let jwks: import('node:http').Server;
   let p: PorticoProcess;
-  let privateKey: CryptoKey;
+  let privateKey: Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
   const issuer = 'https://issuer.test';
 
   before(async () => {
     echo = await startEchoUpstream('api');
     const pair = await generateKeyPair('ES256');
-    privateKey = pair.privateKey as CryptoKey;
+    privateKey = pair.privateKey;
     const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
     jwks = createServer((_req, res) => {
       res.writeHead(200, { 'content-type': 'application/json' });

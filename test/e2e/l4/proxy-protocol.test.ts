@@ -6,8 +6,9 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
+import { duplexPair } from 'node:stream';
 import { test } from 'node:test';
-import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
+import { createServer as createTlsServer, type TLSSocket, connect as tlsConnect } from 'node:tls';
 import { encodeProxyV1, encodeProxyV2, type ProxyHeader, parseProxyHeader } from '../../../src/l4/proxy-protocol.ts';
 import { startTcpListener } from '../../../src/l4/tcp-listener.ts';
 import { startTlsListener } from '../../../src/l4/tls-listener.ts';
@@ -162,19 +163,59 @@ test('a PROXY header before TLS: passthrough routes by SNI, terminate decrypts',
     proxyProtocol: { accept: { trusted: ['127.0.0.1/32'] } },
     log: recordingLog(),
   };
-  const pass = await startTlsListener({ ...common, name: 'pass', mode: 'passthrough', sni: [{ names: ['a.test'], pool: () => tlsPool }] });
-  const term = await startTlsListener({ ...common, name: 'term', mode: 'terminate', certificates: [a], sni: [], defaultPool: () => plainPool });
+  const pass = await startTlsListener({
+    ...common,
+    name: 'pass',
+    mode: 'passthrough',
+    sni: [{ names: ['a.test'], pool: () => tlsPool }],
+  });
+  const term = await startTlsListener({
+    ...common,
+    name: 'term',
+    mode: 'terminate',
+    certificates: [a],
+    sni: [],
+    defaultPool: () => plainPool,
+  });
   t.after(() => pass.drain(0));
   t.after(() => term.drain(0));
+  const header = encodeProxyV2({ address: '192.0.2.1', port: 1 }, { address: '192.0.2.2', port: 443 });
   for (const [port, expected] of [
     [pass.address.port, 'tls-backend\n'],
     [term.address.port, 'plain-backend\n'],
   ] as const) {
-    const raw = connect({ host: '127.0.0.1', port });
-    await once(raw, 'connect');
-    raw.write(encodeProxyV2({ address: '192.0.2.1', port: 1 }, { address: '192.0.2.2', port: 443 }));
-    const s = tlsConnect({ socket: raw, servername: 'a.test', ca: a.cert });
-    assert.equal(await reply(s as unknown as Socket), expected);
-    s.destroy();
+    for (const together of [false, true]) {
+      const s = await tlsWithHeader(port, header, together, a.cert);
+      assert.equal(
+        await reply(s as unknown as Socket),
+        expected,
+        `port ${port}, header and hello together: ${together}`,
+      );
+      s.destroy();
+    }
   }
 });
+
+/**
+ * A TLS client behind a PROXY header. `together` sends the header and the ClientHello in one TCP write
+ * (through an in-memory pair), so the listener reads TLS bytes along with the header.
+ */
+async function tlsWithHeader(port: number, header: Buffer, together: boolean, ca: string): Promise<TLSSocket> {
+  const raw = connect({ host: '127.0.0.1', port });
+  await once(raw, 'connect');
+  if (!together) {
+    raw.write(header);
+    return tlsConnect({ socket: raw, servername: 'a.test', ca });
+  }
+  const [mine, theirs] = duplexPair();
+  let first = true;
+  theirs.on('data', (chunk: Buffer) => {
+    raw.write(first ? Buffer.concat([header, chunk]) : chunk);
+    first = false;
+  });
+  theirs.on('end', () => raw.end());
+  raw.on('data', (chunk: Buffer) => theirs.write(chunk));
+  raw.on('end', () => theirs.end());
+  raw.on('close', () => theirs.destroy());
+  return tlsConnect({ socket: mine, servername: 'a.test', ca });
+}
