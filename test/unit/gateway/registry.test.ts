@@ -29,7 +29,20 @@ const config = (policies: Record<string, unknown>, routePolicies: string[] = [])
 
 test('every built-in type is registered under its folder name', () => {
   const types = Object.keys(policyFactories()).sort();
-  assert.deepEqual(types, ['acl', 'api-key', 'basic-auth', 'claims', 'jwt-auth', 'mtls-auth', 'oauth2-introspection']);
+  assert.deepEqual(types, [
+    'acl',
+    'api-key',
+    'basic-auth',
+    'claims',
+    'cors',
+    'jwt-auth',
+    'mtls-auth',
+    'oauth2-introspection',
+    'quota',
+    'rate-limit',
+    'transform',
+    'validate',
+  ]);
   for (const [type, f] of Object.entries(policyFactories())) assert.equal(f.type, type);
 });
 
