@@ -14,7 +14,6 @@ export const ERROR_CODES = {
   GW_BODY_TOO_LARGE: { status: 413, title: 'Content too large' },
   GW_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
   GW_EXPECTATION_FAILED: { status: 417, title: 'Expectation failed' },
-  GW_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
   // --- routing ---
   GW_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this request' },
   GW_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },

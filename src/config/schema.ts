@@ -7,6 +7,7 @@
  */
 import { z } from 'zod';
 import { consumer, identitySettings, policyEntry } from '../gateway/schema.ts';
+import { checkL4Listener, l4ListenerFields } from '../l4/schema.ts';
 import { stateConfig } from '../state/schema.ts';
 import { upstream } from '../upstream/schema.ts';
 import { address, duration, headerName, name, size } from './primitives.ts';
@@ -33,6 +34,12 @@ const listenerLimits = z.strictObject({
     .default(60_000)
     .meta({ description: 'Keep-alive: how long an idle client connection stays open' }),
   maxRequestsPerConnection: z.number().int().nonnegative().default(0).meta({ description: '0 = unlimited' }),
+  maxConnections: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(0)
+    .meta({ description: 'Open client connections (tcp/tls listeners); 0 = unlimited' }),
 });
 
 /** A PEM value: the PEM text itself (e.g. from `file:`), or a path to a PEM file that is watched and reloaded. */
@@ -42,10 +49,15 @@ const pem = z.string().min(1).meta({
 
 const certificate = z.strictObject({ cert: pem, key: pem });
 
-/** TLS termination on `https` listeners. Certificates are chosen by SNI from the names they hold. */
+/**
+ * TLS on `https` listeners (termination) and `tls` listeners (SNI passthrough or termination).
+ * Certificates are chosen by SNI from the names they hold.
+ */
 const listenerTls = z.strictObject({
+  /** `tls` listeners only: passthrough routes by SNI without decrypting; terminate decrypts here. */
+  mode: z.enum(['passthrough', 'terminate']).optional(),
   /** The first certificate is the default, for clients that send no (or an unknown) server name. */
-  certificates: z.array(certificate).min(1, 'an https listener needs at least one certificate'),
+  certificates: z.array(certificate).default([]),
   minVersion: z.enum(['TLSv1.2', 'TLSv1.3']).default('TLSv1.2'),
   /** mTLS: verify client certificates against `ca`; `required: false` lets clients without one in. */
   clientAuth: z.strictObject({ ca: pem, required: z.boolean().default(true) }).optional(),
@@ -90,11 +102,16 @@ export const listener = z
     redirectToHttps: redirectToHttps.optional(),
     /** `https` listeners: add Strict-Transport-Security to every response. */
     hsts: hsts.optional(),
+    /** `tcp` / `tls` listeners: PROXY protocol, SNI routes, timeouts. */
+    proxyProtocol: l4ListenerFields.proxyProtocol,
+    sni: l4ListenerFields.sni,
+    timeouts: l4ListenerFields.timeouts,
   })
-  .refine((l) => l.protocol !== 'https' || l.tls !== undefined, {
+  .refine((l) => l.protocol !== 'https' || (l.tls !== undefined && l.tls.certificates.length > 0), {
     message: 'an https listener needs tls: { certificates: [ { cert, key } ] }',
     path: ['tls'],
-  });
+  })
+  .superRefine((l, ctx) => checkL4Listener(l, ctx));
 
 const routeMatch = z.strictObject({
   /** `api.example.com` or `*.example.com`; a list matches any. */

@@ -91,7 +91,9 @@ export function compileTls(name: string, s: TlsSettings): CurrentPlan {
       throw new Error(`listener ${name}: tls terminate needs at least one certificate`);
     }
     const certs = compileCertificates(s.certificates);
-    front = { kind: 'terminate', router, contexts: certs.router, defaultContext: certs.first };
+    const sniCallback = (serverName: string, cb: (err: Error | null, ctx?: SecureContext) => void): void =>
+      cb(null, certs.router.match(serverName.toLowerCase()));
+    front = { kind: 'terminate', router, sniCallback, defaultContext: certs.first };
   }
   return basePlan(name, s, front);
 }

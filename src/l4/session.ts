@@ -33,7 +33,8 @@ export type Front =
       readonly kind: 'terminate';
       readonly router: SniRouter<() => Pool>;
       readonly defaultContext: SecureContext;
-      readonly contexts: SniRouter<SecureContext>;
+      /** Built once per generation: picks the certificate by server name. */
+      readonly sniCallback: (name: string, cb: (err: Error | null, ctx?: SecureContext) => void) => void;
     };
 
 /** Everything a connection needs, compiled once per config generation. */
@@ -160,7 +161,7 @@ function terminate(
   const tls = new TLSSocket(socket, {
     isServer: true,
     secureContext: front.defaultContext,
-    SNICallback: (name, cb) => cb(null, front.contexts.match(name.toLowerCase()) ?? front.defaultContext),
+    SNICallback: front.sniCallback,
   });
   return new Promise((resolve) => {
     const timer = setTimeout(() => tls.destroy(), timeoutMs);

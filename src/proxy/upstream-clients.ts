@@ -6,6 +6,7 @@
  * (undici lets in-flight requests finish first).
  */
 import { Pool } from 'undici';
+import type { UpstreamTls } from './tls/upstream-tls.ts';
 
 export interface ClientSettings {
   readonly connectTimeout: number;
@@ -13,6 +14,10 @@ export interface ClientSettings {
   readonly idleTimeout: number;
   readonly keepAlive: number;
   readonly connections: number;
+  /** `https://` targets: CA, server name, client certificate (resolved by tls/upstream-tls.ts). */
+  readonly tls?: UpstreamTls | undefined;
+  /** Offer h2 by ALPN to `https://` targets. */
+  readonly http2?: boolean;
 }
 
 interface Entry {
@@ -25,13 +30,25 @@ export class UpstreamClients {
 
   /** Takes a reference on the pool for `origin` with `settings`, creating it when needed. */
   acquire(origin: string, settings: ClientSettings): Pool {
-    const key = `${origin}|${settings.connectTimeout}|${settings.responseTimeout}|${settings.idleTimeout}|${settings.keepAlive}|${settings.connections}`;
+    const tls = settings.tls;
+    const key = `${origin}|${settings.connectTimeout}|${settings.responseTimeout}|${settings.idleTimeout}|${settings.keepAlive}|${settings.connections}|${tls?.id ?? ''}|${settings.http2 === true}`;
     let entry = this.#entries.get(key);
     if (entry === undefined) {
       const pool = new Pool(origin, {
         connections: settings.connections,
         pipelining: 1,
-        connect: { timeout: settings.connectTimeout },
+        connect:
+          tls === undefined
+            ? { timeout: settings.connectTimeout }
+            : {
+                timeout: settings.connectTimeout,
+                ca: tls.ca,
+                servername: tls.servername,
+                cert: tls.cert,
+                key: tls.key,
+                rejectUnauthorized: tls.rejectUnauthorized,
+              },
+        allowH2: settings.http2 === true,
         // 0 disables a timeout in undici; the config's 0 means the same.
         headersTimeout: settings.responseTimeout,
         bodyTimeout: settings.idleTimeout,

@@ -15,6 +15,7 @@ import { compileHeaderRules } from '../proxy/header-rules.ts';
 import { flatToObject } from '../proxy/response-headers.ts';
 import { compileRewrite } from '../proxy/rewrite.ts';
 import { createRouter } from '../proxy/router.ts';
+import { resolveUpstreamTls } from '../proxy/tls/upstream-tls.ts';
 import type {
   CompiledRoute,
   ProxyRuntime,
@@ -56,10 +57,10 @@ export function buildProxy(config: Config, clients: UpstreamClients, registry: R
   const pools = new Map<string, Pool>();
   const upstreams = new Map<string, UpstreamRuntime & { releaseAll(): void }>();
   for (const u of config.upstreams) {
-    if (!u.targets.some((t) => t.url !== undefined)) continue;
     const pool = createPool(u, { registry });
     pools.set(u.name, pool);
-    upstreams.set(u.name, createUpstreamRuntime(u, pool, clients));
+    // Upstreams of `address` targets serve L4 listeners only: no HTTP dispatchers.
+    if (u.targets.some((t) => t.url !== undefined)) upstreams.set(u.name, createUpstreamRuntime(u, pool, clients));
   }
   const policies =
     Object.keys(config.policies).length === 0
@@ -107,6 +108,8 @@ function createUpstreamRuntime(
     idleTimeout: t.idle,
     keepAlive: t.keepAlive,
     connections: config.maxConnectionsPerTarget,
+    tls: resolveUpstreamTls(config.tls),
+    http2: config.http2,
   };
   const dispatchers = new Map<Target, Dispatcher>();
   const hostHeaders = new Map<Target, string>();

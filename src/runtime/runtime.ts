@@ -8,32 +8,54 @@
 import type { Config, ListenerConfig } from '../config/schema.ts';
 import { createAddressMatcher } from '../lib/cidr.ts';
 import type { Logger } from '../observe/logger.ts';
-import { HttpListener } from '../proxy/http-listener.ts';
-import type { ListenerGeneration } from '../proxy/listener-generation.ts';
+import { HttpListener, type HttpListenerGeneration } from '../proxy/http-listener.ts';
+import { compileEdgeRules } from '../proxy/redirect.ts';
 import { UpstreamClients } from '../proxy/upstream-clients.ts';
 import { createStore } from '../state/create-store.ts';
 import type { Store } from '../state/types.ts';
 import { Registry } from '../upstream/registry.ts';
 import { type BuiltProxy, buildProxy } from './build-proxy.ts';
+import { L4Listeners } from './l4-listeners.ts';
 
 interface Generation {
   readonly config: Config;
   readonly proxy: BuiltProxy;
 }
 
+export interface RuntimeOptions {
+  /** Directory of the config file: relative certificate paths are read from it (default: the working directory). */
+  readonly configDir?: string;
+}
+
+/** Listeners the HTTP data path serves (`tcp` / `tls` are L4's). */
+function isHttpListener(lc: ListenerConfig): boolean {
+  return lc.protocol === 'http' || lc.protocol === 'https';
+}
+
 export class Runtime {
   readonly #log: Logger;
+  readonly #configDir: string | undefined;
   readonly #clients = new UpstreamClients();
   /** Target state (health, ejections, counters) that outlives generations. */
   readonly #registry = new Registry();
   readonly #http = new Map<string, HttpListener>();
+  readonly #l4: L4Listeners;
   #current: Generation | undefined;
   /** Shared state for rate limits and quotas; kept across reloads while `state` is unchanged. */
   #store: { readonly key: string; readonly store: Store } | undefined;
   #stopping = false;
 
-  constructor(log: Logger) {
+  constructor(log: Logger, options: RuntimeOptions = {}) {
     this.#log = log;
+    this.#l4 = new L4Listeners(log);
+    this.#configDir = options.configDir;
+  }
+
+  /** WebSockets open now, over all listeners. */
+  openWebSockets(): number {
+    let n = 0;
+    for (const l of this.#http.values()) n += l.webSockets.open;
+    return n;
   }
 
   get config(): Config | undefined {
@@ -44,6 +66,7 @@ export class Runtime {
   ports(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const [name, l] of this.#http) out[name] = l.port;
+    this.#l4.ports(out);
     return out;
   }
 
@@ -52,13 +75,14 @@ export class Runtime {
     const gen = this.#build(config);
     try {
       for (const lc of config.listeners) {
-        if (lc.protocol !== 'http') continue;
-        const listener = new HttpListener(lc, this.#listenerGeneration(lc, gen));
-        await listener.listen();
+        if (!isHttpListener(lc)) continue;
+        const listener = this.#newListener(lc, gen);
         this.#http.set(lc.name, listener);
+        await listener.listen();
       }
+      await this.#l4.start(config, gen.proxy.pools);
     } catch (err) {
-      for (const l of this.#http.values()) l.server.close();
+      for (const l of this.#http.values()) l.stopAccepting();
       this.#http.clear();
       gen.proxy.release();
       throw err;
@@ -66,37 +90,59 @@ export class Runtime {
     this.#current = gen;
   }
 
-  /** Swaps in `config`. Listeners whose address or parser limits changed are reopened. */
+  /**
+   * Swaps in `config`. Listeners whose address, protocol or parser limits changed are reopened; an https
+   * listener whose certificates changed keeps its socket and gets them for new handshakes. New certificates
+   * are all loaded before anything changes, so a reload with a bad one fails whole.
+   */
   async reload(config: Config): Promise<void> {
     const previous = this.#current;
     const gen = this.#build(config);
-    const wanted = new Map(config.listeners.filter((l) => l.protocol === 'http').map((l) => [l.name, l]));
+    const wanted = new Map(config.listeners.filter(isHttpListener).map((l) => [l.name, l]));
+    const reopen = new Set<string>();
+    const commits: Array<() => void> = [];
+    const created = new Map<string, HttpListener>();
+    try {
+      for (const lc of wanted.values()) {
+        const existing = this.#http.get(lc.name);
+        if (
+          existing !== undefined &&
+          !mustReopen(
+            previous?.config.listeners.find((l) => l.name === lc.name),
+            lc,
+          )
+        ) {
+          commits.push(existing.prepareTls(lc));
+        } else {
+          if (existing !== undefined) reopen.add(lc.name);
+          created.set(lc.name, this.#newListener(lc, gen));
+        }
+      }
+    } catch (err) {
+      for (const l of created.values()) l.certificates?.close();
+      gen.proxy.release();
+      throw err;
+    }
     // Listeners that must be reopened or removed go first, so their addresses are free.
     for (const [name, listener] of this.#http) {
-      const next = wanted.get(name);
-      if (
-        next === undefined ||
-        mustReopen(
-          previous?.config.listeners.find((l) => l.name === name),
-          next,
-        )
-      ) {
+      if (!wanted.has(name) || reopen.has(name)) {
         listener.stopAccepting();
         this.#http.delete(name);
       }
     }
+    for (const commit of commits) commit();
     for (const lc of wanted.values()) {
-      const existing = this.#http.get(lc.name);
-      const lg = this.#listenerGeneration(lc, gen);
-      if (existing !== undefined) {
-        applyTimeouts(existing, lc);
-        existing.generation = lg;
-      } else {
-        const listener = new HttpListener(lc, lg);
-        await listener.listen();
-        this.#http.set(lc.name, listener);
+      const fresh = created.get(lc.name);
+      if (fresh !== undefined) {
+        this.#http.set(lc.name, fresh);
+        await fresh.listen();
+        continue;
       }
+      const existing = this.#http.get(lc.name)!;
+      applyTimeouts(existing, lc);
+      existing.generation = this.#listenerGeneration(lc, gen);
     }
+    await this.#l4.reload(config, gen.proxy.pools, config.proxy.drainTimeout);
     this.#current = gen;
     // In-flight requests hold their own references: undici pools close after their last request.
     previous?.proxy.release();
@@ -110,7 +156,7 @@ export class Runtime {
     const closed = [...this.#http.values()].map(
       (l) =>
         new Promise<void>((resolve) => {
-          l.server.once('close', () => resolve());
+          l.closed().then(resolve);
           l.stopAccepting();
         }),
     );
@@ -118,7 +164,7 @@ export class Runtime {
       for (const l of this.#http.values()) l.forceClose();
     }, deadline);
     timer.unref();
-    await Promise.all(closed);
+    await Promise.all([...closed, this.#l4.drainAll(deadline)]);
     clearTimeout(timer);
     this.#current?.proxy.release();
     await this.#clients.closeAll(1000);
@@ -141,13 +187,18 @@ export class Runtime {
     return this.#store.store;
   }
 
-  #listenerGeneration(lc: ListenerConfig, gen: Generation): ListenerGeneration {
+  #newListener(lc: ListenerConfig, gen: Generation): HttpListener {
+    return new HttpListener(lc, this.#listenerGeneration(lc, gen), { logger: this.#log, baseDir: this.#configDir });
+  }
+
+  #listenerGeneration(lc: ListenerConfig, gen: Generation): HttpListenerGeneration {
     return {
       runtime: gen.proxy.runtime,
       isTrusted: createAddressMatcher(lc.trustedProxies),
       proto: lc.protocol === 'https' ? 'https' : 'http',
       logger: this.#log,
       draining: this.#stopping,
+      edge: compileEdgeRules(lc, gen.config.routes, (name) => this.#http.get(name)?.port),
     };
   }
 }
@@ -157,7 +208,9 @@ function mustReopen(before: ListenerConfig | undefined, after: ListenerConfig): 
   return (
     before.address !== after.address ||
     before.protocol !== after.protocol ||
-    before.limits.maxHeaderSize !== after.limits.maxHeaderSize
+    before.limits.maxHeaderSize !== after.limits.maxHeaderSize ||
+    before.h2c !== after.h2c ||
+    (after.protocol === 'https' && before.http2 !== after.http2)
   );
 }
 

@@ -9,7 +9,7 @@
  */
 import { type StatWatcher, unwatchFile, watchFile } from 'node:fs';
 import type { SecureContext, Server as TlsServer } from 'node:tls';
-import type { Logger } from '../../observe/logger.ts';
+import { flushLogger, type Logger } from '../../observe/logger.ts';
 import { type ListenerTlsConfig, type LoadedCertificates, loadCertificates } from './certificates.ts';
 
 const POLL_MS = 1000;
@@ -59,12 +59,18 @@ export class CertStore {
     this.#server = server;
   }
 
-  /** A config reload: load the new `tls` block now (throws and keeps the old one if it does not load). */
-  update(config: ListenerTlsConfig): void {
+  /**
+   * A config reload, phase one: loads the new `tls` block now (throws, changing nothing, when it does not
+   * load) and returns phase two, which puts it in use. Two phases let a reload touching several listeners
+   * fail whole.
+   */
+  prepare(config: ListenerTlsConfig): () => void {
     const loaded = loadCertificates(config, this.#options.baseDir);
-    this.#config = config;
-    this.#swap(loaded);
-    this.#watch();
+    return () => {
+      this.#config = config;
+      this.#swap(loaded);
+      this.#watch();
+    };
   }
 
   close(): void {
@@ -108,6 +114,7 @@ export class CertStore {
       this.#swap(loadCertificates(this.#config, this.#options.baseDir));
       this.reloads++;
       log.info({ msg: 'certificates reloaded', listener: this.#options.listener, names: this.#loaded.names });
+      flushLogger(log);
     } catch (err) {
       // A file caught mid-write, or a key that no longer matches: keep serving the last good set.
       log.warn({

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { test } from 'node:test';
+import { startL4Listener } from '../../../src/l4/from-config.ts';
 import { startTcpListener } from '../../../src/l4/tcp-listener.ts';
 import type { TcpListener, TcpListenerOptions } from '../../../src/l4/types.ts';
 import type { Pool } from '../../../src/upstream/types.ts';
@@ -190,4 +191,19 @@ test('drain stops accepting, and destroys connections left at the deadline', asy
   const refused = connect({ host: '127.0.0.1', port: l.address.port });
   const [err] = (await once(refused, 'error')) as [NodeJS.ErrnoException];
   assert.equal(err.code, 'ECONNREFUSED');
+});
+
+test('startL4Listener builds a tcp listener from its config entry', async (t) => {
+  const redis = await startRedis();
+  t.after(() => redis.stop());
+  const pool = tcpPool('redis', [`127.0.0.1:${redis.port}`]);
+  const l = await startL4Listener(
+    { name: 'r', protocol: 'tcp', address: '127.0.0.1:0', upstream: 'redis', limits: {}, timeouts: undefined },
+    { pool: (n) => (n === 'redis' ? pool : undefined), upstreamConnectTimeoutMs: () => 5_000, log: recordingLog() },
+  );
+  t.after(async () => {
+    await l.drain(0);
+    closePool(pool);
+  });
+  assert.equal(await redisCli(l.address.port, 'PING'), 'PONG');
 });

@@ -1,0 +1,129 @@
+/**
+ * @module HTTP→HTTPS redirects and Strict-Transport-Security (RFC 6797), as listener or route options.
+ *
+ * Compiled once per (listener, generation) into an `EdgeRules` object the listener reads before the request
+ * enters the proxy. Listener-level rules cost one property read per request; route-level rules need the
+ * route, so only when some route asks for them is the request routed here first (the request entry routes it
+ * again). HSTS is sent on HTTPS only (RFC 6797 §7.2); a redirect never leaves the host the client named.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ListenerConfig, RouteConfig } from '../config/schema.ts';
+import { localReply } from '../errors.ts';
+import { sendLocalReply } from './local-reply.ts';
+import { normalizePath } from './normalize-path.ts';
+import { requestIdFrom } from './request-id.ts';
+import type { ProxyRuntime } from './types.ts';
+
+type RedirectOption = NonNullable<ListenerConfig['redirectToHttps']>;
+type HstsOption = NonNullable<ListenerConfig['hsts']>;
+
+/** A compiled redirect: status and the port to put in Location (443 → none). */
+export interface HttpsRedirect {
+  readonly status: number;
+  /** The https port now (a listener bound to port 0 is resolved when asked). */
+  port(): number;
+}
+
+export interface EdgeRules {
+  /** Plain-HTTP listener: redirect everything. */
+  readonly redirect: HttpsRedirect | undefined;
+  /** HTTPS listener: this STS value on every response. */
+  readonly hsts: string | undefined;
+  /** Per route index, when any route sets `redirectToHttps` or `hsts`; else undefined. */
+  readonly routes: readonly (RouteEdge | undefined)[] | undefined;
+}
+
+interface RouteEdge {
+  readonly redirect: HttpsRedirect | undefined;
+  readonly hsts: string | undefined;
+}
+
+/** Where ACME http-01 challenges are answered: never redirected, so certificates can be issued. */
+const ACME_PREFIX = '/.well-known/acme-challenge/';
+/** A Host we are willing to echo into Location: a name or address, an optional port. */
+const SAFE_HOST = /^(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+
+export function hstsValue(o: HstsOption): string {
+  let v = `max-age=${Math.floor(o.maxAge / 1000)}`;
+  if (o.includeSubDomains) v += '; includeSubDomains';
+  if (o.preload) v += '; preload';
+  return v;
+}
+
+/**
+ * Compiles the rules for one listener and generation. `portOf(name)` gives a listener's bound port (for
+ * `redirectToHttps: { listener }`). Returns undefined when nothing applies, the common case.
+ */
+export function compileEdgeRules(
+  listener: ListenerConfig,
+  routes: readonly RouteConfig[],
+  portOf: (listener: string) => number | undefined,
+): EdgeRules | undefined {
+  const https = listener.protocol === 'https';
+  const redirect = !https && listener.redirectToHttps ? compileRedirect(listener.redirectToHttps, portOf) : undefined;
+  const hsts = https && listener.hsts ? hstsValue(listener.hsts) : undefined;
+  let perRoute: (RouteEdge | undefined)[] | undefined;
+  routes.forEach((r, i) => {
+    const rr = !https && r.redirectToHttps ? compileRedirect(r.redirectToHttps, portOf) : undefined;
+    const rh = https && r.hsts ? hstsValue(r.hsts) : undefined;
+    if (rr === undefined && rh === undefined) return;
+    perRoute ??= new Array(routes.length).fill(undefined);
+    perRoute[i] = { redirect: rr, hsts: rh };
+  });
+  if (redirect === undefined && hsts === undefined && perRoute === undefined) return undefined;
+  return { redirect, hsts, routes: perRoute };
+}
+
+function compileRedirect(
+  o: RedirectOption,
+  portOf: (listener: string) => number | undefined,
+): HttpsRedirect | undefined {
+  if (o === false) return undefined;
+  if (o === true) return { status: 308, port: () => 443 };
+  const fixed = o.port ?? 443;
+  const name = o.listener;
+  return { status: o.status, port: name === undefined ? () => fixed : () => portOf(name) ?? fixed };
+}
+
+/**
+ * Applies `rules` to a request before it is proxied. Returns true when the request was answered here (a
+ * redirect, or a 400 for a Host that cannot be redirected to); false to go on with the proxy.
+ */
+export function applyEdgeRules(rules: EdgeRules, rt: ProxyRuntime, req: IncomingMessage, res: ServerResponse): boolean {
+  let redirect = rules.redirect;
+  let hsts = rules.hsts;
+  if (rules.routes !== undefined) {
+    const target = normalizePath(req.url ?? '/');
+    if (target.ok) {
+      const match = rt.router.match(req.method!, target.authority ?? req.headers.host, target.path, req.headers);
+      const edge = match === undefined ? undefined : rules.routes[match.index];
+      if (edge !== undefined) {
+        redirect ??= edge.redirect;
+        hsts ??= edge.hsts;
+      }
+    }
+  }
+  if (hsts !== undefined) res.setHeader('strict-transport-security', hsts);
+  if (redirect === undefined) return false;
+  const url = req.url ?? '/';
+  if (url.startsWith(ACME_PREFIX)) return false;
+  const location = httpsLocation(req.headers.host, url, redirect.port());
+  if (location === undefined) {
+    const s = rt.settings;
+    const id = requestIdFrom(req.headers[s.requestIdHeader]);
+    sendLocalReply(res, localReply('GW_BAD_REQUEST', 'redirect_bad_host'), id, s.requestIdHeader, s.replyHeaders);
+    return true;
+  }
+  res.writeHead(redirect.status, { location, 'content-length': 0, 'cache-control': 'no-store' });
+  res.end();
+  return true;
+}
+
+/** `https://host[:port]/path?query`, or undefined when Host is missing or not a plain host[:port]. */
+export function httpsLocation(host: string | undefined, url: string, port: number): string | undefined {
+  if (host === undefined || !SAFE_HOST.test(host)) return undefined;
+  const colon = host.lastIndexOf(':');
+  const bare = colon > host.lastIndexOf(']') ? host.slice(0, colon) : host;
+  const path = url.startsWith('/') ? url : '/';
+  return `https://${bare}${port === 443 ? '' : `:${port}`}${path}`;
+}

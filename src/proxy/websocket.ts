@@ -1,0 +1,261 @@
+/**
+ * @module WebSocket proxying (RFC 6455 over HTTP/1.1 Upgrade): the listener's `upgrade` event ends here.
+ *
+ * The upgrade request is routed like any request (same normalisation and router), refused when the route
+ * says `websocket: false` or has gateway policies (they do not run on upgrades yet: fail closed), sent to a
+ * target of the route's pool through undici's `upgrade` dispatch with the usual forwarding headers and
+ * request id, and on `101` the two sockets are joined (websocket-tunnel.ts). Any other answer is relayed to
+ * the client, and the connection closes after it. Every refusal is a problem+json local reply.
+ */
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { type LocalReply, localReply } from '../errors.ts';
+import { stripHopByHop } from '../lib/hop-by-hop.ts';
+import type { AttemptOutcome, Target } from '../upstream/types.ts';
+import { clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
+import { replyForUpstreamError } from './forwarder.ts';
+import type { ListenerGeneration } from './listener-generation.ts';
+import { normalizePath } from './normalize-path.ts';
+import { requestIdFrom } from './request-id.ts';
+import { filterResponseHeaders } from './response-headers.ts';
+import type { CompiledRoute, ProxySettingsRuntime } from './types.ts';
+import { type WebSocketTunnels, writeSocketReply } from './websocket-tunnel.ts';
+
+/** Default idle timeout of a tunnel when the route says just `websocket: true`. */
+export const DEFAULT_WEBSOCKET_IDLE_MS = 600_000;
+
+const NO_HINT = Object.freeze({});
+
+/** Handles one `upgrade` event of an HTTP/1 server (the listener only upgrades `Upgrade: websocket`). */
+export function proxyWebSocket(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  lg: ListenerGeneration,
+  tunnels: WebSocketTunnels,
+): void {
+  const rt = lg.runtime;
+  const settings = rt.settings;
+  const headers = req.headers;
+  const id = requestIdFrom(headers[settings.requestIdHeader]);
+  socket.on('error', destroyOnError);
+  const reply = startWebSocket(req, socket, head, lg, tunnels, id);
+  if (reply === undefined) return;
+  lg.logger.info({
+    msg: 'websocket',
+    requestId: id,
+    path: req.url,
+    status: reply.status,
+    code: reply.code,
+    details: reply.details,
+  });
+  writeSocketReply(socket, reply, id, settings.requestIdHeader, settings.replyHeaders);
+}
+
+/** Routes the upgrade and dispatches it upstream; returns the local reply when it is refused here. */
+function startWebSocket(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  lg: ListenerGeneration,
+  tunnels: WebSocketTunnels,
+  id: string,
+): LocalReply | undefined {
+  const rt = lg.runtime;
+  const settings = rt.settings;
+  const headers = req.headers;
+  if (lg.draining) return localReply('GW_SHUTTING_DOWN', 'draining');
+  if (req.method !== 'GET') return localReply('GW_BAD_REQUEST', 'websocket_not_get');
+  const target = normalizePath(req.url!);
+  if (!target.ok) return localReply('GW_BAD_PATH', `bad_path:${target.reason}`);
+  const host = target.authority ?? headers.host;
+  const match = rt.router.match('GET', host, target.path, headers);
+  if (match === undefined) return localReply('GW_ROUTE_NOT_FOUND', 'no_route');
+  const route = rt.routes[match.index]!;
+  const ws = route.config.websocket;
+  if (ws === false) return localReply('GW_FORBIDDEN', 'websocket_disabled');
+  if (route.config.policies.length > 0) return localReply('GW_FORBIDDEN', 'websocket_policies_unsupported');
+
+  const peer = unmapAddress(req.socket.remoteAddress);
+  const peerTrusted = lg.isTrusted(peer);
+  const client = peerTrusted ? clientAddress(peer, headers, true, lg.isTrusted) : peer;
+  // Upgrade and Connection are hop-by-hop; undici writes `connection: upgrade` and `upgrade: websocket` itself.
+  stripHopByHop(headers);
+  setForwardingHeaders(headers, headers, { peer, peerTrusted, proto: lg.proto, host });
+  headers[settings.requestIdHeader] = id;
+  if (settings.via) headers.via = headers.via ? `${headers.via}, ${settings.viaValue}` : settings.viaValue;
+  if (target.authority !== undefined) headers.host = target.authority;
+  route.requestHeaders?.apply(headers as Record<string, string>);
+  const path =
+    (route.rewrite === undefined ? target.path : route.rewrite(target.path)) +
+    (target.query === '' ? '' : `?${target.query}`);
+
+  const pool = route.upstream.pool;
+  const picked = pool.pick(pool.hashOn === 'client-ip' ? { hashKey: client } : NO_HINT);
+  if (picked === undefined) {
+    const overloaded = pool.noTargetReason(NO_HINT) === 'overloaded';
+    return overloaded
+      ? localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open')
+      : localReply('GW_UPSTREAM_UNAVAILABLE', 'no_available_target');
+  }
+  if (!route.preserveHost) headers.host = route.upstream.hostHeader(picked);
+  const idle = typeof ws === 'object' ? ws.idleTimeout : DEFAULT_WEBSOCKET_IDLE_MS;
+  const handler = new UpgradeHandler(socket, head, route, picked, settings, lg, tunnels, id, client, idle);
+  handler.end = pool.begin(picked);
+  route.upstream
+    .dispatcher(picked)
+    .dispatch(
+      { origin: picked.origin, method: 'GET', path, headers: headers as Record<string, string>, upgrade: 'websocket' },
+      handler,
+    );
+  return undefined;
+}
+
+function destroyOnError(this: Duplex): void {
+  this.destroy();
+}
+
+/** undici's dispatch handler for one upgrade attempt (legacy callback API, as the forwarder uses). */
+class UpgradeHandler implements Dispatcher.DispatchHandler {
+  readonly #client: Duplex;
+  readonly #head: Buffer;
+  readonly #route: CompiledRoute;
+  readonly #target: Target;
+  readonly #settings: ProxySettingsRuntime;
+  readonly #lg: ListenerGeneration;
+  readonly #tunnels: WebSocketTunnels;
+  readonly #id: string;
+  readonly #clientAddress: string;
+  readonly #idle: number;
+  readonly #startedAt = performance.now();
+  end: ((outcome: AttemptOutcome) => void) | undefined = undefined;
+  #abort: ((err?: Error) => void) | undefined = undefined;
+  #status = 0;
+  #headSent = false;
+  #resume: (() => void) | undefined = undefined;
+
+  constructor(
+    client: Duplex,
+    head: Buffer,
+    route: CompiledRoute,
+    target: Target,
+    settings: ProxySettingsRuntime,
+    lg: ListenerGeneration,
+    tunnels: WebSocketTunnels,
+    id: string,
+    clientAddress: string,
+    idle: number,
+  ) {
+    this.#client = client;
+    this.#head = head;
+    this.#route = route;
+    this.#target = target;
+    this.#settings = settings;
+    this.#lg = lg;
+    this.#tunnels = tunnels;
+    this.#id = id;
+    this.#clientAddress = clientAddress;
+    this.#idle = idle;
+    client.once('close', () => this.#abort?.(new Error('client closed')));
+  }
+
+  onConnect(abort: (err?: Error) => void): void {
+    this.#abort = abort;
+    if (this.#client.destroyed) abort(new Error('client closed'));
+  }
+
+  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+    this.#settle({ kind: 'response', status: statusCode });
+    this.#status = statusCode;
+    const client = this.#client;
+    if (client.destroyed) {
+      upstream.destroy();
+      return;
+    }
+    // The 101 head as the upstream sent it (Upgrade, Connection and Sec-WebSocket-* are the handshake),
+    // minus its Server / X-Powered-By and request id, plus ours.
+    let head = 'HTTP/1.1 101 Switching Protocols\r\n';
+    const raw = rawHeaders ?? [];
+    for (let i = 0; i < raw.length; i += 2) {
+      const name = raw[i]!.toString();
+      const lower = name.toLowerCase();
+      if (lower === 'server' || lower === 'x-powered-by' || lower === this.#settings.requestIdHeader) continue;
+      head += `${name}: ${raw[i + 1]!.toString()}\r\n`;
+    }
+    head += `${this.#settings.requestIdHeader}: ${this.#id}\r\n`;
+    if (this.#settings.serverHeader !== '') head += `server: ${this.#settings.serverHeader}\r\n`;
+    client.write(`${head}\r\n`);
+    if (this.#head.length > 0) upstream.write(this.#head);
+    const startedAt = this.#startedAt;
+    this.#tunnels.connect(client, upstream, this.#idle, () => this.#log(performance.now() - startedAt));
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+    if (statusCode < 200) return true;
+    // Not upgraded: relay the answer; the client connection closes after it (it is in an unknown state).
+    this.#status = statusCode;
+    this.#resume = resume;
+    const flat = filterResponseHeaders(rawHeaders, this.#settings, this.#id);
+    let head = `HTTP/1.1 ${statusCode} ${statusText(statusCode)}\r\n`;
+    for (let i = 0; i < flat.length; i += 2) head += `${flat[i]}: ${flat[i + 1]}\r\n`;
+    this.#headSent = true;
+    this.#client.write(`${head}connection: close\r\n\r\n`);
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    if (this.#client.write(chunk)) return true;
+    this.#client.once('drain', () => this.#resume?.());
+    return false;
+  }
+
+  onComplete(): void {
+    this.#settle({ kind: 'response', status: this.#status });
+    this.#client.end();
+    this.#log(performance.now() - this.#startedAt);
+  }
+
+  onError(err: Error & { code?: string }): void {
+    const { reply, outcome } = replyForUpstreamError(err);
+    this.#settle(this.#client.destroyed ? { kind: 'cancelled' } : outcome);
+    if (this.#headSent || this.#client.destroyed) {
+      this.#client.destroy();
+      return;
+    }
+    this.#status = reply.status;
+    this.#lg.logger.info({
+      msg: 'websocket',
+      requestId: this.#id,
+      route: this.#route.name,
+      target: this.#target.key,
+      status: reply.status,
+      code: reply.code,
+      details: reply.details,
+    });
+    writeSocketReply(this.#client, reply, this.#id, this.#settings.requestIdHeader, this.#settings.replyHeaders);
+  }
+
+  #settle(outcome: AttemptOutcome): void {
+    const end = this.end;
+    if (end === undefined) return;
+    this.end = undefined;
+    end(outcome);
+  }
+
+  #log(durationMs: number): void {
+    this.#lg.logger.info({
+      msg: 'websocket',
+      requestId: this.#id,
+      client: this.#clientAddress,
+      route: this.#route.name,
+      target: this.#target.key,
+      status: this.#status,
+      durationMs: Math.round(durationMs),
+    });
+  }
+}
+
+function statusText(status: number): string {
+  return STATUS_CODES[status] ?? 'Status';
+}
