@@ -32,11 +32,16 @@ PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 PORTICO_NODE_FLAGS=${PORTICO_NODE_FLAGS:-}
 CLK_TCK=$(getconf CLK_TCK)
+BENCH_API_KEY=bench-key-0123456789abcdef
+H2_CLIENTS=${H2_CLIENTS:-16}
+H2_STREAMS=${H2_STREAMS:-4}
 
 # shellcheck source=bench/lib/util.sh
 source "$BENCH/lib/util.sh"
 # shellcheck source=bench/lib/servers.sh
 source "$BENCH/lib/servers.sh"
+# shellcheck source=bench/lib/load.sh
+source "$BENCH/lib/load.sh"
 # shellcheck source=bench/lib/measure.sh
 source "$BENCH/lib/measure.sh"
 # shellcheck source=bench/lib/suites.sh

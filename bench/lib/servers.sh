@@ -41,8 +41,10 @@ EOF
 # read it; check_post_keepalive proves it by pipelining two POSTs on one connection). No access log.
 # Pinned to LOAD_CPU, next to wrk, so the proxy's core is the proxy's alone.
 start_origin() {
-  local dir="$WORK/origin" port
+  local dir="$WORK/origin" port p
   port=$(free_port)
+  # Two more ports on the same server stand in for more replicas (suite balance).
+  ORIGIN_EXTRA_PORTS=("$(free_port)" "$(free_port)")
   mkdir -p "$dir"
   {
     nginx_common "$dir"
@@ -55,6 +57,7 @@ start_origin() {
   default_type application/octet-stream;
   server {
     listen 127.0.0.1:$port reuseport backlog=4096;
+$(for p in "${ORIGIN_EXTRA_PORTS[@]}"; do echo "    listen 127.0.0.1:$p backlog=4096;"; done)
     root $WORK/www;
     location = /post { client_max_body_size 1m; return 200 "ok\n"; }
     location / { }
@@ -73,8 +76,12 @@ EOF
 
 # nginx as a reverse proxy: one worker, keep-alive pool of 64 to the origin, access log to a file (as deployed).
 # Buffers are sized so 16 KiB bodies and 100 KiB responses stay in memory (no temp files).
+# `start_nginx_proxy tls` listens with TLS and HTTP/2 instead (suite h2).
 start_nginx_proxy() {
-  local dir="$WORK/nginx-proxy" port
+  local dir="$WORK/nginx-proxy" port listen_extra=''
+  [[ ${1:-} == tls ]] && listen_extra="ssl http2;
+    ssl_certificate $WORK/tls/cert.pem;
+    ssl_certificate_key $WORK/tls/key.pem"
   port=$(free_port)
   mkdir -p "$dir"
   {
@@ -85,7 +92,7 @@ start_nginx_proxy() {
   access_log $dir/access.log combined;
   upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; keepalive_requests 10000000; }
   server {
-    listen 127.0.0.1:$port reuseport backlog=4096;
+    listen 127.0.0.1:$port reuseport backlog=4096 $listen_extra;
     client_max_body_size 1m;
     client_body_buffer_size 64k;
     location / {
@@ -127,11 +134,101 @@ start_portico() {
   grep -q '"msg":"started"' "$dir/stdout.log" || die "portico listens but logged no 'started' line; see $dir"
 }
 
-# Plain proxying of everything to the origin.
+# Plain proxying of everything to the origin (one target; the upstream's default balancer, least-request).
 portico_plain_config() {
   cat <<EOF
 listeners:
   - { name: web, protocol: http, address: 127.0.0.1:@PORT@ }
+upstreams:
+  - name: origin
+    targets: [ { url: http://127.0.0.1:$ORIGIN_PORT } ]
+routes:
+  - { name: all, match: { path: /* }, upstream: origin }
+EOF
+}
+
+# The same route over three targets (three ports of the origin) with least-request.
+portico_three_targets_config() {
+  cat <<EOF
+listeners:
+  - { name: web, protocol: http, address: 127.0.0.1:@PORT@ }
+upstreams:
+  - name: origin
+    balance: least-request
+    targets:
+      - { url: http://127.0.0.1:$ORIGIN_PORT }
+      - { url: http://127.0.0.1:${ORIGIN_EXTRA_PORTS[0]} }
+      - { url: http://127.0.0.1:${ORIGIN_EXTRA_PORTS[1]} }
+routes:
+  - { name: all, match: { path: /* }, upstream: origin }
+EOF
+}
+
+# A pure L4 balancer: a tcp listener piping to the origin.
+portico_l4_config() {
+  cat <<EOF
+listeners:
+  - { name: tcp, protocol: tcp, address: 127.0.0.1:@PORT@, upstream: origin }
+upstreams:
+  - { name: origin, targets: [ { address: 127.0.0.1:$ORIGIN_PORT } ] }
+EOF
+}
+
+# Plain proxying plus a policy chain: api-key, a rate limit that never trips (so every request pays for the
+# count), and a request header transform. STORE is `memory` or a redis URL.
+portico_chain_config() {
+  local store=$1 state='{ store: memory }'
+  [[ $store == memory ]] || state="{ store: redis, url: \"$store\" }"
+  cat <<EOF
+listeners:
+  - { name: web, protocol: http, address: 127.0.0.1:@PORT@ }
+upstreams:
+  - name: origin
+    targets: [ { url: http://127.0.0.1:$ORIGIN_PORT } ]
+consumers:
+  - { name: bench, apiKeys: [ "$BENCH_API_KEY" ] }
+policies:
+  key: { type: api-key, header: x-api-key }
+  limit: { type: rate-limit, limit: 1000000000, per: 1m, key: consumer }
+  shape: { type: transform, request: { headers: { set: { x-bench: "1" } } } }
+routes:
+  - { name: all, match: { path: /* }, policies: [key, limit, shape], upstream: origin }
+state: $state
+EOF
+}
+
+# redis-server on its own port, no persistence, next to wrk on LOAD_CPU. Sets REDIS_URL.
+start_redis() {
+  local dir="$WORK/redis" port
+  command -v redis-server >/dev/null || return 1
+  port=$(free_port)
+  mkdir -p "$dir"
+  taskset -c "$LOAD_CPU" redis-server --bind 127.0.0.1 --port "$port" --save '' --appendonly no --dir "$dir" \
+    >"$dir/redis.log" 2>&1 &
+  REDIS_PID=$!
+  track_pid "$REDIS_PID"
+  wait_port "$port" "$REDIS_PID" redis-server "$dir/redis.log"
+  REDIS_URL="redis://127.0.0.1:$port"
+}
+
+# A self-signed certificate for 127.0.0.1 (suite h2), in WORK/tls/{cert,key}.pem.
+make_cert() {
+  [[ -f $WORK/tls/cert.pem ]] && return 0
+  mkdir -p "$WORK/tls"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=127.0.0.1 \
+    -addext subjectAltName=IP:127.0.0.1 -keyout "$WORK/tls/key.pem" -out "$WORK/tls/cert.pem" >/dev/null 2>&1 ||
+    die "openssl could not make a test certificate"
+  chmod a+r "$WORK/tls/key.pem"
+}
+
+# Plain proxying behind an https listener (h2 and http/1.1 by ALPN).
+portico_https_config() {
+  cat <<EOF
+listeners:
+  - name: web
+    protocol: https
+    address: 127.0.0.1:@PORT@
+    tls: { certificates: [ { cert: $WORK/tls/cert.pem, key: $WORK/tls/key.pem } ] }
 upstreams:
   - name: origin
     targets: [ { url: http://127.0.0.1:$ORIGIN_PORT } ]

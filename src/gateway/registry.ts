@@ -2,44 +2,59 @@
  * @module The registry of policy types: YAML `type` → factory. A map, not an if-chain; an unknown type is a
  * config error (with a did-you-mean), never a silent no-op.
  *
- * To add a policy type, import its folder's `factory` and add one line to `factories`.
+ * To add a policy type, add its folder's module to `FACTORY_MODULES`.
  */
 import type { Config } from '../config/schema.ts';
-import { factory as claims } from './acl/claims.ts';
-import { factory as acl } from './acl/index.ts';
-import { factory as apiKey } from './api-key/index.ts';
-import { factory as basicAuth } from './basic-auth/index.ts';
-import { factory as jwtAuth } from './jwt-auth/index.ts';
-import { factory as mtlsAuth } from './mtls-auth/index.ts';
-import { factory as introspection } from './oauth2-introspection/index.ts';
-import { factory as cors } from './cors/index.ts';
-import { factory as quota } from './quota/index.ts';
-import { factory as rateLimit } from './rate-limit/index.ts';
-import { factory as transform } from './transform/index.ts';
-import { factory as validate } from './validate/index.ts';
+import { createRequire } from 'node:module';
 import type { Policy, PolicyDeps, PolicyFactory } from './types.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: each factory has its own option type
 export type FactoryMap = Readonly<Record<string, PolicyFactory<any>>>;
 
-const factories = {
-  'api-key': apiKey,
-  'basic-auth': basicAuth,
-  'jwt-auth': jwtAuth,
-  'oauth2-introspection': introspection,
-  'mtls-auth': mtlsAuth,
-  acl,
-  claims,
-  'rate-limit': rateLimit,
-  quota,
-  cors,
-  transform,
-  validate,
-} satisfies FactoryMap;
+const require = createRequire(import.meta.url);
 
-/** The built-in factories by type. */
+/**
+ * Each policy type's module. A module is loaded the first time a config names its type, so a plain reverse
+ * proxy never pays for JWT, JSON Schema or Redis code.
+ */
+const FACTORY_MODULES: Readonly<Record<string, string>> = {
+  'api-key': './api-key/index.ts',
+  'basic-auth': './basic-auth/index.ts',
+  'jwt-auth': './jwt-auth/index.ts',
+  'oauth2-introspection': './oauth2-introspection/index.ts',
+  'mtls-auth': './mtls-auth/index.ts',
+  acl: './acl/index.ts',
+  claims: './acl/claims.ts',
+  'rate-limit': './rate-limit/index.ts',
+  quota: './quota/index.ts',
+  cors: './cors/index.ts',
+  transform: './transform/index.ts',
+  validate: './validate/index.ts',
+};
+
+const loaded = new Map<string, PolicyFactory<unknown>>();
+
+/** The factory of a built-in policy type, or undefined for an unknown type. */
+export function factoryFor(type: string): PolicyFactory<unknown> | undefined {
+  const path = FACTORY_MODULES[type];
+  if (path === undefined) return undefined;
+  let f = loaded.get(type);
+  if (f === undefined) {
+    f = (require(path) as { factory: PolicyFactory<unknown> }).factory;
+    loaded.set(type, f);
+  }
+  return f;
+}
+
+/** Every built-in factory by type (loads them all: for tests and tools). */
 export function policyFactories(): FactoryMap {
-  return factories;
+  return Object.freeze(Object.fromEntries(Object.keys(FACTORY_MODULES).map((t) => [t, factoryFor(t)!])));
+}
+
+/** A lookup over the built-in types (lazily loaded) or over an explicit map (tests). */
+function lookup(known: FactoryMap | undefined): { types: string[]; get(type: string): PolicyFactory<unknown> | undefined } {
+  if (known === undefined) return { types: Object.keys(FACTORY_MODULES), get: factoryFor };
+  return { types: Object.keys(known), get: (t) => known[t] };
 }
 
 /** A new map with `extra` added (tests, or the lead wiring other engineers' factories); never mutates. */
@@ -93,11 +108,12 @@ function optionsOf(entry: { type: string }): Record<string, unknown> {
 }
 
 /** Every problem in `config.policies` and in routes' references to them, with YAML paths. */
-export function validatePolicies(config: Config, known: FactoryMap = factories): PolicyIssue[] {
+export function validatePolicies(config: Config, known?: FactoryMap): PolicyIssue[] {
   const issues: PolicyIssue[] = [];
-  const types = Object.keys(known);
+  const registry = lookup(known);
+  const types = registry.types;
   for (const [name, entry] of Object.entries(config.policies)) {
-    const factory = known[entry.type];
+    const factory = registry.get(entry.type);
     if (factory === undefined) {
       const guess = didYouMean(entry.type, types);
       const hint = guess === undefined ? `known types: ${types.join(', ')}` : `did you mean "${guess}"?`;
@@ -122,11 +138,12 @@ export function validatePolicies(config: Config, known: FactoryMap = factories):
 }
 
 /** Builds every named policy; expects a config that passed validatePolicies. */
-export function buildPolicies(config: Config, deps: PolicyDeps, known: FactoryMap = factories): Map<string, Policy> {
+export function buildPolicies(config: Config, deps: PolicyDeps, known?: FactoryMap): Map<string, Policy> {
+  const registry = lookup(known);
   const built = new Map<string, Policy>();
   try {
     for (const [name, entry] of Object.entries(config.policies)) {
-      const factory = known[entry.type];
+      const factory = registry.get(entry.type);
       if (factory === undefined) throw new Error(`unknown policy type "${entry.type}" (validate first)`);
       const parsed = factory.parse(optionsOf(entry));
       if (!parsed.ok) throw new Error(`policy "${name}" is invalid (validate first)`);

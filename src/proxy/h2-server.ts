@@ -6,8 +6,8 @@
 import { createServer, type Http2Server, type Http2Session } from 'node:http2';
 import type { ListenerConfig } from '../config/schema.ts';
 import { H2Request, H2Response } from './h2-compat.ts';
-import { handleRequest } from './handle-request.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
+import { type EdgeRules, serveRequest } from './redirect.ts';
 
 export interface H2Side {
   readonly server: Http2Server;
@@ -16,7 +16,10 @@ export interface H2Side {
 }
 
 /** `owner.generation` is read per request, so a reload is seen by open sessions' next streams. */
-export function createH2Side(config: ListenerConfig, owner: { readonly generation: ListenerGeneration }): H2Side {
+export function createH2Side(
+  config: ListenerConfig,
+  owner: { readonly generation: ListenerGeneration & { readonly edge?: EdgeRules | undefined } },
+): H2Side {
   const limits = config.limits;
   const sessions = new Set<Http2Session>();
   const server = createServer(
@@ -26,7 +29,7 @@ export function createH2Side(config: ListenerConfig, owner: { readonly generatio
       maxHeaderListSize: limits.maxHeaderSize,
       settings: { maxConcurrentStreams: 250, maxHeaderListSize: limits.maxHeaderSize },
     } as Parameters<typeof createServer>[0],
-    (req, res) => handleRequest(req as never, res as never, owner.generation, false),
+    (req, res) => serveRequest(owner.generation, req as never, res as never, false),
   );
   server.on('session', (session: Http2Session) => {
     sessions.add(session);

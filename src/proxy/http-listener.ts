@@ -13,11 +13,10 @@ import { ERROR_CODES, type ErrorCode, localReply } from '../errors.ts';
 import type { Logger } from '../observe/logger.ts';
 import { createH2Side, destroyH2, drainH2, type H2Side } from './h2-server.ts';
 import { createH2cFront } from './h2c.ts';
-import { handleRequest } from './handle-request.ts';
 import { applyClientAuth, createTlsFront } from './https-listener.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { PROBLEM_JSON, problemBody, sendLocalReply } from './local-reply.ts';
-import { applyEdgeRules, type EdgeRules } from './redirect.ts';
+import { type EdgeRules, serveRequest } from './redirect.ts';
 import { CertStore } from './tls/cert-store.ts';
 import { proxyWebSocket } from './websocket.ts';
 import { WebSocketTunnels } from './websocket-tunnel.ts';
@@ -67,11 +66,11 @@ export class HttpListener {
         // Only WebSocket upgrades become tunnels; `Upgrade: h2c` and others are served as plain requests.
         shouldUpgradeCallback: (req: IncomingMessage) => isWebSocketUpgrade(req),
       } as Parameters<typeof createServer>[0],
-      (req: IncomingMessage, res: ServerResponse) => onRequest(this.generation, req, res, false),
+      (req: IncomingMessage, res: ServerResponse) => serveRequest(this.generation, req, res, false),
     );
     this.server.maxRequestsPerSocket = limits.maxRequestsPerConnection;
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
-      onRequest(this.generation, req, res, true),
+      serveRequest(this.generation, req, res, true),
     );
     this.server.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.#onClientError(err, socket));
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
@@ -209,18 +208,6 @@ export class HttpListener {
     });
     writeRawProblem(socket, code);
   }
-}
-
-/** Redirect / HSTS rules first (when the generation has any), then the proxy. */
-function onRequest(
-  lg: HttpListenerGeneration,
-  req: IncomingMessage,
-  res: ServerResponse,
-  expectContinue: boolean,
-): void {
-  const edge = lg.edge;
-  if (edge !== undefined && applyEdgeRules(edge, lg.runtime, req, res)) return;
-  handleRequest(req, res, lg, expectContinue);
 }
 
 function isWebSocketUpgrade(req: IncomingMessage): boolean {

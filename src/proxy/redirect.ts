@@ -9,6 +9,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ListenerConfig, RouteConfig } from '../config/schema.ts';
 import { localReply } from '../errors.ts';
+import { handleRequest } from './handle-request.ts';
+import type { ListenerGeneration } from './listener-generation.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
@@ -98,8 +100,9 @@ export function applyEdgeRules(rules: EdgeRules, rt: ProxyRuntime, req: Incoming
       const match = rt.router.match(req.method!, target.authority ?? req.headers.host, target.path, req.headers);
       const edge = match === undefined ? undefined : rules.routes[match.index];
       if (edge !== undefined) {
-        redirect ??= edge.redirect;
-        hsts ??= edge.hsts;
+        // The route's own settings are the more specific ones.
+        redirect = edge.redirect ?? redirect;
+        hsts = edge.hsts ?? hsts;
       }
     }
   }
@@ -126,4 +129,16 @@ export function httpsLocation(host: string | undefined, url: string, port: numbe
   const bare = colon > host.lastIndexOf(']') ? host.slice(0, colon) : host;
   const path = url.startsWith('/') ? url : '/';
   return `https://${bare}${port === 443 ? '' : `:${port}`}${path}`;
+}
+
+/** The request entry of HTTP listeners (HTTP/1 and HTTP/2): edge rules when the generation has any, then the proxy. */
+export function serveRequest(
+  lg: ListenerGeneration & { readonly edge?: EdgeRules | undefined },
+  req: IncomingMessage,
+  res: ServerResponse,
+  expectContinue: boolean,
+): void {
+  const edge = lg.edge;
+  if (edge !== undefined && applyEdgeRules(edge, lg.runtime, req, res)) return;
+  handleRequest(req, res, lg, expectContinue);
 }

@@ -5,7 +5,7 @@
  * reference-counted by generation; when the last generation using one retires, it is closed gracefully
  * (undici lets in-flight requests finish first).
  */
-import { Pool } from 'undici';
+import { Pool } from '../lib/undici-pool.ts';
 import type { UpstreamTls } from './tls/upstream-tls.ts';
 
 export interface ClientSettings {

@@ -128,7 +128,7 @@ export async function startPortico(
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'portico-e2e-')));
   const configPath = join(dir, 'portico.yaml');
   await writeFile(configPath, yaml);
-  const child = spawn(process.execPath, [BIN, 'start', '-c', configPath, ...(options.args ?? [])], {
+  const child = spawn(process.execPath, ['--max-semi-space-size=4', BIN, 'start', '-c', configPath, ...(options.args ?? [])], {
     env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
