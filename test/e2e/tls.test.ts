@@ -7,11 +7,11 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
 import { copyFileSync, readFileSync } from 'node:fs';
-import { createServer as createHttpsServer } from 'node:https';
 import { connect as http2Connect } from 'node:http2';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { connect as tlsConnect } from 'node:tls';
 import { after, before, describe, it } from 'node:test';
+import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { fetchRaw, startEchoUpstream, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
@@ -21,7 +21,13 @@ const run = promisify(execFile);
 
 /** The CN of the certificate `port` presents for `servername` (undefined: no SNI). */
 async function presentedCn(port: number, servername?: string): Promise<string> {
-  const socket = tlsConnect({ host: '127.0.0.1', port, servername, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'] });
+  const socket = tlsConnect({
+    host: '127.0.0.1',
+    port,
+    servername,
+    rejectUnauthorized: false,
+    ALPNProtocols: ['http/1.1'],
+  });
   await once(socket, 'secureConnect');
   const cn = socket.getPeerCertificate().subject.CN as string;
   socket.destroy();
@@ -85,10 +91,13 @@ describe('https listener', () => {
 
   before(async () => {
     echo = await startEchoUpstream('echo');
-    tlsBackend = createHttpsServer({ cert: readFileSync(upstreamCert.cert), key: readFileSync(upstreamCert.key) }, (req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end(`tls backend ${req.url}`);
-    });
+    tlsBackend = createHttpsServer(
+      { cert: readFileSync(upstreamCert.cert), key: readFileSync(upstreamCert.key) },
+      (req, res) => {
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end(`tls backend ${req.url}`);
+      },
+    );
     tlsBackend.listen(0, '127.0.0.1');
     await once(tlsBackend, 'listening');
     tlsBackendPort = (tlsBackend.address() as AddressInfo).port;
@@ -156,7 +165,13 @@ routes:
   });
 
   it('refuses TLS 1.1', async () => {
-    const socket = tlsConnect({ host: '127.0.0.1', port: p.port('secure'), maxVersion: 'TLSv1.1', minVersion: 'TLSv1', rejectUnauthorized: false });
+    const socket = tlsConnect({
+      host: '127.0.0.1',
+      port: p.port('secure'),
+      maxVersion: 'TLSv1.1',
+      minVersion: 'TLSv1',
+      rejectUnauthorized: false,
+    });
     const [err] = (await once(socket, 'error')) as [Error & { code?: string }];
     assert.ok(err.code !== undefined);
   });
@@ -181,7 +196,10 @@ routes:
     assert.equal(await presentedCn(port, 'renewed.test'), 'b.test');
     const socket = tlsConnect({ host: '127.0.0.1', port, servername: 'b.test', rejectUnauthorized: false });
     await once(socket, 'secureConnect');
-    assert.equal(socket.getPeerCertificate().fingerprint256, new (await import('node:crypto')).X509Certificate(readFileSync(renewed.cert)).fingerprint256);
+    assert.equal(
+      socket.getPeerCertificate().fingerprint256,
+      new (await import('node:crypto')).X509Certificate(readFileSync(renewed.cert)).fingerprint256,
+    );
     socket.destroy();
     // The connection made before the change still works.
     assert.equal(await get('/after'), 200);
