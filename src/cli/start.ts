@@ -2,6 +2,7 @@
  * @module `portico start`: load the config, open the listeners, reload on SIGHUP, drain on SIGTERM/SIGINT.
  */
 
+import { dirname, resolve } from 'node:path';
 import { loadConfigFile } from '../config/loader.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger, flushLogger, type LogLevel } from '../observe/logger.ts';
@@ -22,7 +23,7 @@ export async function runStart(options: StartOptions): Promise<number> {
     process.stderr.write(`portico: cannot start: ${describeStartError(err, options.config)}\n`);
     return 1;
   }
-  const runtime = new Runtime(log);
+  const runtime = new Runtime(log, { configDir: dirname(resolve(options.config)) });
   try {
     await runtime.start(config);
   } catch (err) {

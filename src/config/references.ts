@@ -46,6 +46,8 @@ function checkUnique(
   for (const [i, item] of list) {
     const value = str(item[field]);
     if (value === undefined) continue;
+    // Port 0 asks the system for any free port: two such listeners never collide.
+    if (field === 'address' && value.endsWith(':0')) continue;
     const key = field === 'address' ? value.toLowerCase() : value;
     const seen = first.get(key);
     if (seen === undefined) first.set(key, i);

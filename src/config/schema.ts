@@ -8,6 +8,8 @@
 import { z } from 'zod';
 import { consumer, identitySettings, policyEntry } from '../gateway/schema.ts';
 import { checkL4Listener, l4ListenerFields } from '../l4/schema.ts';
+import { cacheSettings, DEFAULT_CACHE_SETTINGS, routeCache } from '../proxy/cache/schema.ts';
+import { routeCompress } from '../proxy/compress/schema.ts';
 import { stateConfig } from '../state/schema.ts';
 import { upstream } from '../upstream/schema.ts';
 import { address, duration, headerName, name, size } from './primitives.ts';
@@ -44,7 +46,8 @@ const listenerLimits = z.strictObject({
 
 /** A PEM value: the PEM text itself (e.g. from `file:`), or a path to a PEM file that is watched and reloaded. */
 const pem = z.string().min(1).meta({
-  description: 'PEM text (file:path inlines it) or a plain path to a PEM file, watched for changes (relative to the config file)',
+  description:
+    'PEM text (file:path inlines it) or a plain path to a PEM file, watched for changes (relative to the config file)',
 });
 
 const certificate = z.strictObject({ cert: pem, key: pem });
@@ -142,6 +145,10 @@ export const route = z.strictObject({
   /** Send the client's Host upstream (true) or the target's (false, default). */
   preserveHost: z.boolean().default(false),
   limits: z.strictObject({ maxBodySize: size.default(100 * 1024 * 1024) }).default({ maxBodySize: 100 * 1024 * 1024 }),
+  /** Cache responses (RFC 9111): `true` or options; the store is the top-level `cache`. */
+  cache: routeCache.optional(),
+  /** Compress responses (gzip, br, zstd) by Accept-Encoding: `true` or options. */
+  compress: routeCompress.optional(),
   /** Policies by name, run in order (the gateway issue). */
   policies: z.array(name).default([]),
   /** WebSocket upgrades: allowed (default), refused (`false`), or allowed with an idle timeout. */
@@ -178,6 +185,8 @@ export const configSchema = z.strictObject({
   state: stateConfig.default({ store: 'memory' }),
   /** Headers that carry the identified consumer upstream (client-sent copies are always removed). */
   identity: identitySettings.default(identitySettings.parse({})),
+  /** Where cached responses live (routes opt in with `cache:`). */
+  cache: cacheSettings.default(DEFAULT_CACHE_SETTINGS),
   admin: admin.optional(),
   proxy: proxySettings.default(proxySettings.parse({})),
 });

@@ -4,8 +4,9 @@
  *
  * To add a policy type, add its folder's module to `FACTORY_MODULES`.
  */
-import type { Config } from '../config/schema.ts';
+
 import { createRequire } from 'node:module';
+import type { Config } from '../config/schema.ts';
 import type { Policy, PolicyDeps, PolicyFactory } from './types.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: each factory has its own option type
@@ -52,7 +53,10 @@ export function policyFactories(): FactoryMap {
 }
 
 /** A lookup over the built-in types (lazily loaded) or over an explicit map (tests). */
-function lookup(known: FactoryMap | undefined): { types: string[]; get(type: string): PolicyFactory<unknown> | undefined } {
+function lookup(known: FactoryMap | undefined): {
+  types: string[];
+  get(type: string): PolicyFactory<unknown> | undefined;
+} {
   if (known === undefined) return { types: Object.keys(FACTORY_MODULES), get: factoryFor };
   return { types: Object.keys(known), get: (t) => known[t] };
 }

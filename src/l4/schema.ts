@@ -84,7 +84,12 @@ export interface L4ListenerConfig {
   readonly proxyProtocol?: z.output<typeof proxyProtocol> | undefined;
   readonly sni?: readonly z.output<typeof sniRoute>[] | undefined;
   /** Shared with https listeners, so `mode` may be absent (passthrough). */
-  readonly tls?: { readonly mode?: 'passthrough' | 'terminate' | undefined; readonly certificates: readonly { readonly cert: string; readonly key: string }[] } | undefined;
+  readonly tls?:
+    | {
+        readonly mode?: 'passthrough' | 'terminate' | undefined;
+        readonly certificates: readonly { readonly cert: string; readonly key: string }[];
+      }
+    | undefined;
   readonly timeouts?: z.output<typeof l4Timeouts> | undefined;
 }
 

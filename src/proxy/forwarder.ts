@@ -14,8 +14,11 @@ import { type ErrorCode, type LocalReply, localReply } from '../errors.ts';
 import type { Verdict } from '../gateway/types.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import type { ExchangeLog } from './access-log.ts';
+import type { ServedResponse, Ticket } from './cache/cache.ts';
+import type { CaptureStream } from './cache/capture.ts';
 import { type GatewayExchange, RESPONSE_OVER_POLICY_LIMIT } from './gateway-step.ts';
 import { sendLocalReply } from './local-reply.ts';
+import { bodySink, compressorFor, sendServed } from './response-body.ts';
 import { filterResponseHeaders, flatToObject } from './response-headers.ts';
 import type { CompiledRoute, ProxyRuntime } from './types.ts';
 
@@ -42,6 +45,13 @@ export function replyForUpstreamError(err: Error & { code?: string }): { reply: 
     case 'EHOSTUNREACH':
     case 'ENETUNREACH':
     case 'EADDRNOTAVAIL':
+    // The target's certificate cannot be trusted: as good as unreachable, and nothing was sent.
+    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
+    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
+    case 'SELF_SIGNED_CERT_IN_CHAIN':
+    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
+    case 'CERT_HAS_EXPIRED':
+    case 'ERR_TLS_CERT_ALTNAME_INVALID':
       return {
         reply: localReply('GW_UPSTREAM_CONNECT_FAILED', `connect_failed:${code}`),
         outcome: { kind: 'connect-failure' },
@@ -120,12 +130,24 @@ export class ProxyExchange {
   /** Request headers to send (already filtered and extended). */
   readonly headers: IncomingHttpHeaders;
   readonly path: string;
+  /** Path and query as the cache keys them (normalised, before rewrites). */
+  cacheUrl = '';
   /** A stream (sent once, never retried), a buffer a policy read (replayable), or none. */
   readonly body: NodeJS.ReadableStream | Buffer | null;
   /** The policies' view of this exchange, on routes with policies. */
   readonly gateway: GatewayExchange | undefined;
+  /** The cache's ticket for this request (a miss or a revalidation); ended with the upstream's answer. */
+  cacheTicket: Ticket | undefined = undefined;
+  /** The request did not use the cache: say so in the response. */
+  cacheBypass = false;
+  /** The client's Accept-Encoding, for compression. */
+  acceptEncoding: string | undefined = undefined;
+  /** Capture and/or compressor in front of the client, when the route caches or compresses. */
+  #sink: NodeJS.WritableStream | undefined = undefined;
   /** Response chunks held back for policies that read the response body. */
   #held: Buffer[] | undefined = undefined;
+  /** The cache capture chosen before the response phase ran (routes with policies). */
+  #gatewayCapture: CaptureStream | undefined = undefined;
   #heldSize = 0;
   /** The try in progress; callbacks from older ones are ignored. */
   attempt: Attempt | undefined = undefined;
@@ -230,6 +252,7 @@ export class ProxyExchange {
     const headers = filterResponseHeaders(rawHeaders, this.rt.settings, this.log.id);
     if (this.#setCookie !== undefined) headers.push('set-cookie', this.#setCookie);
     if (this.gateway !== undefined) return this.#gatewayHeaders(statusCode, headers);
+    if (this.route.shaping !== undefined) return this.#shapedHeaders(statusCode, headers);
     const res = this.res;
     // Head, first chunk and end usually arrive in one tick: cork so they leave in one write.
     res.cork();
@@ -248,6 +271,12 @@ export class ProxyExchange {
   onData(chunk: Buffer): boolean {
     if (this.#held !== undefined) return this.#hold(chunk);
     this.log.bytesOut += chunk.length;
+    const sink = this.#sink;
+    if (sink !== undefined) {
+      if (sink.write(chunk)) return true;
+      sink.once('drain', onSinkDrain);
+      return false;
+    }
     if (this.res.write(chunk)) return true;
     this.res.once('drain', onClientDrain);
     return false;
@@ -258,8 +287,99 @@ export class ProxyExchange {
       this.#releaseHeld();
       return;
     }
-    this.res.end();
+    if (this.#sink !== undefined) this.#sink.end();
+    else this.res.end();
     this.#settle({ kind: 'response', status: this.log.status });
+    this.#invalidateAfterUnsafe();
+  }
+
+  // --- caching and compression ---
+
+  /** Headers of a route that caches or compresses: end the cache ticket, choose compression, start the body. */
+  #shapedHeaders(status: number, flat: string[]): boolean {
+    const headers = flatToObject(flat);
+    const capture = this.#cacheOnResponse(status, headers);
+    if (capture === false) return false;
+    this.route.responseHeaders?.apply(headers);
+    return this.#writeShapedHead(status, headers, capture);
+  }
+
+  /**
+   * Gives the cache the upstream's answer. Returns the capture stream to pipe the body through (or
+   * undefined), or false when the cache answered instead (304-refreshed entry, stale-if-error).
+   */
+  #cacheOnResponse(status: number, headers: Record<string, string | string[]>): CaptureStream | undefined | false {
+    const ticket = this.cacheTicket;
+    const cache = this.route.shaping?.cache;
+    if (ticket === undefined) {
+      if (this.cacheBypass && cache !== undefined) headers[cache.statusHeader] = 'BYPASS';
+      return undefined;
+    }
+    this.cacheTicket = undefined;
+    const out = ticket.onResponse(status, headers);
+    if (out.kind === 'forward') return out.capture;
+    const failed = this.attempt;
+    this.attempt = undefined;
+    failed?.abort?.();
+    this.#settle({ kind: 'response', status });
+    this.#sendServed(out.response);
+    return false;
+  }
+
+  #writeShapedHead(
+    status: number,
+    headers: Record<string, string | string[]>,
+    capture: CaptureStream | undefined,
+  ): boolean {
+    const compressor = compressorFor(
+      this.route.shaping?.compress,
+      this.acceptEncoding,
+      this.req.method!,
+      status,
+      headers,
+    );
+    this.log.status = status;
+    try {
+      this.res.writeHead(status, headers);
+    } catch (err) {
+      capture?.destroy();
+      this.attempt?.abort?.(err as Error);
+      return false;
+    }
+    if (capture !== undefined || compressor !== undefined) {
+      const sink = bodySink(this.res, capture, compressor);
+      (sink as unknown as Record<symbol, ProxyExchange>)[kExchange] = this;
+      this.#sink = sink;
+    }
+    return true;
+  }
+
+  /** Sends a complete response the cache made (a hit is sent before the forwarder exists; this is the rest). */
+  #sendServed(served: ServedResponse): void {
+    this.log.status = served.status;
+    const extra = {
+      [this.rt.settings.requestIdHeader]: this.log.id,
+      ...this.rt.settings.replyHeaders,
+      ...this.gateway?.replyHeaders,
+    };
+    this.log.bytesOut = sendServed(
+      this.res,
+      served,
+      this.route.shaping?.compress,
+      this.acceptEncoding,
+      this.req.method!,
+      extra,
+    );
+  }
+
+  /** RFC 9111 §4.4: a successful unsafe request makes the stored response for its URI stale. */
+  #invalidateAfterUnsafe(): void {
+    const cache = this.route.shaping?.cache;
+    const m = this.req.method!;
+    if (cache === undefined || m === 'GET' || m === 'HEAD' || this.log.status >= 400) return;
+    cache
+      .invalidate({ method: m, host: this.req.headers.host ?? '', url: this.cacheUrl, headers: this.req.headers })
+      .catch(() => {});
   }
 
   // --- response phase of the policy chain ---
@@ -267,7 +387,11 @@ export class ProxyExchange {
   /** Headers of a route with policies: run the response phase now, or hold the body for policies that read it. */
   #gatewayHeaders(status: number, flat: string[]): boolean {
     const ex = this.gateway!;
-    const headers = this.route.responseHeaders ? this.route.responseHeaders.applyToFlat(flat) : flatToObject(flat);
+    const headers = flatToObject(flat);
+    const capture = this.#cacheOnResponse(status, headers);
+    if (capture === false) return false;
+    this.#gatewayCapture = capture;
+    this.route.responseHeaders?.apply(headers);
     Object.assign(headers, ex.replyHeaders);
     ex.response = { status, headers };
     const chain = this.route.gateway!.chain;
@@ -300,14 +424,7 @@ export class ProxyExchange {
 
   #writeGatewayHead(): boolean {
     const r = this.gateway!.response!;
-    this.log.status = r.status;
-    try {
-      this.res.writeHead(r.status, r.headers);
-    } catch (err) {
-      this.attempt?.abort?.(err as Error);
-      return false;
-    }
-    return true;
+    return this.#writeShapedHead(r.status, r.headers as Record<string, string | string[]>, this.#gatewayCapture);
   }
 
   #hold(chunk: Buffer): boolean {
@@ -380,7 +497,17 @@ export class ProxyExchange {
     this.#settle(outcome);
     if (this.res.headersSent) {
       this.log.details = `aborted_after_headers:${reply.details}`;
+      // Destroying the sink first tells the cache capture to store nothing.
+      (this.#sink as NodeJS.WritableStream & { destroy?(err?: Error): void })?.destroy?.(err);
       this.res.destroy();
+      return;
+    }
+    const ticket = this.cacheTicket;
+    this.cacheTicket = undefined;
+    const stale = ticket?.onError();
+    if (stale !== undefined) {
+      this.log.details = `stale_if_error:${reply.details}`;
+      this.#sendServed(stale);
       return;
     }
     this.fail(reply);
@@ -436,6 +563,11 @@ export class ProxyExchange {
   clientClosed(): void {
     if (this.finished) return;
     this.finished = true;
+    if (this.cacheTicket !== undefined) {
+      // Requests coalesced behind this one must not wait for an answer that will never be stored.
+      this.cacheTicket.onError();
+      this.cacheTicket = undefined;
+    }
     if (!this.res.writableFinished) {
       // The client left (or we aborted it) before the response was complete: stop the upstream work.
       this.log.clientAborted = !this.res.writableEnded;
@@ -473,6 +605,10 @@ function onClientClose(this: ServerResponse): void {
 
 function uncork(res: ServerResponse): void {
   res.uncork();
+}
+
+function onSinkDrain(this: NodeJS.WritableStream): void {
+  (this as unknown as Record<symbol, ProxyExchange>)[kExchange]!.resumeUpstream();
 }
 
 function onClientDrain(this: ServerResponse): void {

@@ -87,3 +87,12 @@ export class H2Response extends Http2ServerResponse {
 
   override uncork(): void {}
 }
+
+/**
+ * The connection socket of a request, HTTP/1 or HTTP/2. For HTTP/2, `req.socket` is a proxy object on which
+ * native TLS methods (getPeerX509Certificate) fail; the session's socket is the real one.
+ */
+export function connectionSocketOf(req: { readonly socket: unknown; readonly stream?: unknown }): unknown {
+  const stream = req.stream as { session?: { socket?: unknown } } | undefined;
+  return stream?.session?.socket ?? req.socket;
+}

@@ -10,6 +10,8 @@ import { type LocalReply, localReply } from '../errors.ts';
 import type { Verdict } from '../gateway/types.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import { ExchangeLog } from './access-log.ts';
+import type { LookupResult } from './cache/cache.ts';
+import { lookup, revalidateInBackground } from './cache-step.ts';
 import { clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
 import { BodyTooLargeError, ProxyExchange, readCookie } from './forwarder.ts';
 import {
@@ -19,10 +21,13 @@ import {
   type RouteGateway,
   readBody,
 } from './gateway-step.ts';
+import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
+import { sendServed } from './response-body.ts';
+import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxyRuntime } from './types.ts';
 
 /**
@@ -95,7 +100,7 @@ export function handleRequest(
   if (target.authority !== undefined) headers.host = target.authority;
   route.requestHeaders?.apply(headers as Record<string, string>);
 
-  const start: ForwardStart = { req, res, rt, route, log, headers, client, hasBody, expectContinue };
+  const start: ForwardStart = { req, res, rt, route, log, headers, client, host, hasBody, expectContinue };
   if (route.gateway !== undefined) {
     runPolicies(start, route.gateway, id, match.params, target.path, target.query).catch((err: unknown) => {
       lg.logger.error({ msg: 'policy chain failed', requestId: id, error: String(err) });
@@ -115,6 +120,8 @@ interface ForwardStart {
   readonly log: ExchangeLog;
   readonly headers: IncomingHttpHeaders;
   readonly client: string;
+  /** The Host (or absolute-form authority) the client asked for. */
+  readonly host: string | undefined;
   readonly hasBody: boolean;
   readonly expectContinue: boolean;
 }
@@ -141,6 +148,72 @@ function forward(
   }
   const hashKey = hashKeyFor(route, s.client, normalizedPath, s.headers);
   const exchange = new ProxyExchange(s.req, s.res, s.rt, route, s.log, s.headers, path, body, hashKey, gateway);
+  const shaping = route.shaping;
+  if (shaping !== undefined) {
+    exchange.acceptEncoding = s.headers['accept-encoding'];
+    exchange.cacheUrl = query === '' ? normalizedPath : `${normalizedPath}?${query}`;
+    // Policies that rewrite the response body see the upstream's answer, so such routes bypass the cache.
+    if (shaping.cache !== undefined && !(gateway !== undefined && route.gateway!.chain.needsResponseBody > 0)) {
+      lookup(shaping.cache, s.req.method!, s.host, exchange.cacheUrl, s.headers).then(
+        (result) => afterLookup(s, exchange, result),
+        () => {
+          // A failing cache store is a miss: serve from the upstream.
+          exchange.cacheBypass = true;
+          send(s, exchange, body);
+        },
+      );
+      return;
+    }
+  }
+  send(s, exchange, body);
+}
+
+/** Acts on the cache's answer: serve it, or go upstream with a ticket (or marked as a bypass). */
+function afterLookup(s: ForwardStart, exchange: ProxyExchange, result: LookupResult): void {
+  if (s.res.destroyed) {
+    if (result.kind === 'miss' || result.kind === 'revalidate') result.ticket.onError();
+    return;
+  }
+  switch (result.kind) {
+    case 'hit':
+    case 'stale': {
+      const settings = s.rt.settings;
+      const extra = {
+        [settings.requestIdHeader]: s.log.id,
+        ...settings.replyHeaders,
+        ...exchange.gateway?.replyHeaders,
+      };
+      s.log.status = result.response.status;
+      s.log.details = result.kind === 'hit' ? 'cache_hit' : 'cache_stale';
+      s.res.once('close', () => s.log.write(s.res));
+      if (s.expectContinue) s.res.writeContinue();
+      s.log.bytesOut = sendServed(
+        s.res,
+        result.response,
+        s.route.shaping?.compress,
+        exchange.acceptEncoding,
+        s.req.method!,
+        extra,
+      );
+      if (result.kind === 'stale' && result.revalidation !== undefined) {
+        revalidateInBackground(s.route.upstream, exchange.path, s.headers, result.revalidation);
+      }
+      return;
+    }
+    case 'bypass':
+      exchange.cacheBypass = true;
+      break;
+    default: {
+      const ticket = result.ticket;
+      exchange.cacheTicket = ticket;
+      // Revalidation: the stored validators replace the client's own.
+      if (ticket.upstreamHeaders !== undefined) Object.assign(s.headers, ticket.upstreamHeaders);
+    }
+  }
+  send(s, exchange, exchange.body);
+}
+
+function send(s: ForwardStart, exchange: ProxyExchange, body: ProxyExchange['body']): void {
   if (body instanceof LimitedBody) {
     body.exchange = exchange;
     s.req.on('error', onRequestError);
@@ -160,7 +233,7 @@ async function runPolicies(
   query: string,
 ): Promise<void> {
   const { req, res, log } = s;
-  const socket = req.socket as import('node:tls').TLSSocket;
+  const socket = connectionSocketOf(req) as import('node:tls').TLSSocket;
   const ex = new GatewayExchange(
     id,
     s.route.name,
@@ -169,7 +242,7 @@ async function runPolicies(
       address: s.client,
       port: socket.remotePort ?? 0,
       tls: socket.encrypted === true,
-      certificateSubject: certificateSubject(socket),
+      certificateSubject: certificateSubjectOf(socket),
     },
     req.method!,
     path,
@@ -218,13 +291,6 @@ function endWith(
   log.details = result.details;
   log.consumer = ex.consumer?.name;
   res.once('close', () => log.write(res));
-}
-
-function certificateSubject(socket: import('node:tls').TLSSocket): string | undefined {
-  if (socket.encrypted !== true || !socket.authorized) return undefined;
-  const cert = socket.getPeerCertificate();
-  const cn = cert?.subject?.CN;
-  return Array.isArray(cn) ? cn[0] : cn;
 }
 
 /** The consistent-hash key for this request, when the route's upstream balances by hash. */

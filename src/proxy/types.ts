@@ -4,6 +4,7 @@ import type { RouteConfig } from '../config/schema.ts';
 import type { Pool, Target } from '../upstream/types.ts';
 import type { RouteGateway } from './gateway-step.ts';
 import type { HeaderRules } from './header-rules.ts';
+import type { ResponseShaping } from './response-body.ts';
 import type { Router } from './router.ts';
 
 /** Proxy-wide settings, precomputed from `proxy:` in the config. */
@@ -27,18 +28,15 @@ export interface UpstreamRuntime {
   hostHeader(target: Target): string;
 }
 
-/** What the response phase does with one route's responses, compiled once. */
-export interface ResponseHeaderRules {
-  applyToFlat(flat: string[]): Record<string, string | string[]>;
-}
-
 export interface CompiledRoute {
   readonly name: string;
   readonly config: RouteConfig;
   readonly upstream: UpstreamRuntime;
   readonly rewrite: ((path: string) => string) | undefined;
   readonly requestHeaders: HeaderRules | undefined;
-  readonly responseHeaders: ResponseHeaderRules | undefined;
+  readonly responseHeaders: HeaderRules | undefined;
+  /** Caching and compression of responses; undefined when the route does neither (the direct path). */
+  readonly shaping: ResponseShaping | undefined;
   readonly preserveHost: boolean;
   readonly maxBodySize: number;
   /** The route's policy chain; undefined when it lists none (the plain reverse-proxy path). */

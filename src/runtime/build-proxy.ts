@@ -10,19 +10,14 @@ import { createIdentity, type IdentityOptions } from '../gateway/identity.ts';
 import { buildPolicies, closePolicies, routePolicies } from '../gateway/registry.ts';
 import type { Policy } from '../gateway/types.ts';
 import type { Logger } from '../observe/logger.ts';
+import type { Cache } from '../proxy/cache/cache.ts';
+import { compileCompressOptions } from '../proxy/compress/index.ts';
 import type { RouteGateway } from '../proxy/gateway-step.ts';
 import { compileHeaderRules } from '../proxy/header-rules.ts';
-import { flatToObject } from '../proxy/response-headers.ts';
 import { compileRewrite } from '../proxy/rewrite.ts';
 import { createRouter } from '../proxy/router.ts';
 import { resolveUpstreamTls } from '../proxy/tls/upstream-tls.ts';
-import type {
-  CompiledRoute,
-  ProxyRuntime,
-  ProxySettingsRuntime,
-  ResponseHeaderRules,
-  UpstreamRuntime,
-} from '../proxy/types.ts';
+import type { CompiledRoute, ProxyRuntime, ProxySettingsRuntime, UpstreamRuntime } from '../proxy/types.ts';
 import type { ClientSettings, UpstreamClients } from '../proxy/upstream-clients.ts';
 import type { Store } from '../state/types.ts';
 import { createPool } from '../upstream/pool.ts';
@@ -50,6 +45,8 @@ export function buildProxySettings(config: Config): ProxySettingsRuntime {
 
 export interface GatewayDeps {
   readonly store: Store;
+  /** The response cache (its store outlives generations); routes opt in with `cache:`. */
+  readonly cache: Cache;
   readonly log: Logger;
 }
 
@@ -75,7 +72,7 @@ export function buildProxy(config: Config, clients: UpstreamClients, registry: R
   const routes = config.routes.map((r) => {
     const routeGateway =
       r.policies.length === 0 ? undefined : compileGateway(routePolicies(r.policies, policies), identity, gw.log);
-    return compileRoute(r, upstreams.get(r.upstream)!, routeGateway);
+    return compileRoute(r, upstreams.get(r.upstream)!, routeGateway, gw);
   });
   const runtime: ProxyRuntime = {
     settings: buildProxySettings(config),
@@ -158,6 +155,7 @@ function compileRoute(
   config: RouteConfig,
   upstream: UpstreamRuntime,
   gateway: RouteGateway | undefined,
+  gw: GatewayDeps,
 ): CompiledRoute {
   return {
     name: config.name,
@@ -165,21 +163,16 @@ function compileRoute(
     upstream,
     rewrite: compileRewrite(config.rewrite),
     requestHeaders: compileHeaderRules(config.headers?.request),
-    responseHeaders: compileResponseRules(config.headers?.response),
+    responseHeaders: compileHeaderRules(config.headers?.response),
+    shaping:
+      config.cache === undefined && config.compress === undefined
+        ? undefined
+        : {
+            cache: config.cache === undefined ? undefined : gw.cache.forRoute(config.cache),
+            compress: config.compress === undefined ? undefined : compileCompressOptions(config.compress),
+          },
     preserveHost: config.preserveHost,
     maxBodySize: config.limits.maxBodySize,
     gateway,
-  };
-}
-
-function compileResponseRules(rules: HeaderRulesConfig | undefined): ResponseHeaderRules | undefined {
-  const compiled = compileHeaderRules(rules);
-  if (compiled === undefined) return undefined;
-  return {
-    applyToFlat(flat: string[]) {
-      const obj = flatToObject(flat);
-      compiled.apply(obj);
-      return obj;
-    },
   };
 }

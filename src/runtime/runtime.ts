@@ -8,6 +8,7 @@
 import type { Config, ListenerConfig } from '../config/schema.ts';
 import { createAddressMatcher } from '../lib/cidr.ts';
 import type { Logger } from '../observe/logger.ts';
+import { Cache, createCacheStore } from '../proxy/cache/cache.ts';
 import { HttpListener, type HttpListenerGeneration } from '../proxy/http-listener.ts';
 import { compileEdgeRules } from '../proxy/redirect.ts';
 import { UpstreamClients } from '../proxy/upstream-clients.ts';
@@ -43,6 +44,8 @@ export class Runtime {
   #current: Generation | undefined;
   /** Shared state for rate limits and quotas; kept across reloads while `state` is unchanged. */
   #store: { readonly key: string; readonly store: Store } | undefined;
+  /** The response cache; its contents survive reloads while `cache` settings are unchanged. */
+  #cache: { readonly key: string; readonly cache: Cache } | undefined;
   #stopping = false;
 
   constructor(log: Logger, options: RuntimeOptions = {}) {
@@ -169,11 +172,28 @@ export class Runtime {
     this.#current?.proxy.release();
     await this.#clients.closeAll(1000);
     await this.#store?.store.close().catch(() => {});
+    await this.#cache?.cache.close().catch(() => {});
   }
 
   #build(config: Config): Generation {
     const store = this.#storeFor(config);
-    return { config, proxy: buildProxy(config, this.#clients, this.#registry, { store, log: this.#log }) };
+    const cache = this.#cacheFor(config);
+    return { config, proxy: buildProxy(config, this.#clients, this.#registry, { store, cache, log: this.#log }) };
+  }
+
+  /** The cache for `config.cache`: the current one when unchanged, else a new one (the old closes later). */
+  #cacheFor(config: Config): Cache {
+    const key = JSON.stringify(config.cache);
+    if (this.#cache?.key === key) return this.#cache.cache;
+    const previous = this.#cache;
+    const settings = config.cache;
+    const store = createCacheStore(settings, (err) => this.#log.warn({ msg: 'cache store error', error: err.message }));
+    this.#cache = {
+      key,
+      cache: new Cache({ store, statusHeader: settings.header, coalesceTimeout: settings.coalesceTimeout }),
+    };
+    if (previous !== undefined) setTimeout(() => previous.cache.close().catch(() => {}), 5000).unref();
+    return this.#cache.cache;
   }
 
   /** The store for `config.state`: the current one when unchanged, else a new one (the old closes). */

@@ -1,6 +1,7 @@
 /** @module Builds the Store a config's `state` section asks for. */
-import { createMemoryStore } from './memory.ts';
+
 import { createRequire } from 'node:module';
+import { createMemoryStore } from './memory.ts';
 import type { createRedisStore as CreateRedisStore } from './redis.ts';
 import type { StateConfig } from './schema.ts';
 import type { Store } from './types.ts';
@@ -13,7 +14,9 @@ export interface CreateStoreDeps {
 export function createStore(config: StateConfig, deps: CreateStoreDeps = {}): Store {
   if (config.store === 'memory') return createMemoryStore();
   // Loaded only when a config asks for Redis: ioredis costs memory a single instance does not need.
-  const { createRedisStore } = createRequire(import.meta.url)('./redis.ts') as { createRedisStore: typeof CreateRedisStore };
+  const { createRedisStore } = createRequire(import.meta.url)('./redis.ts') as {
+    createRedisStore: typeof CreateRedisStore;
+  };
   return createRedisStore({
     url: config.url,
     sentinels: config.sentinels,

@@ -1,0 +1,182 @@
+/**
+ * End to end through the real `portico` process: a replica killed under load costs no client request, is
+ * taken out, and comes back on the same port after passing its active checks; and health state (a passive
+ * ejection) outlives a SIGHUP reload that keeps the target.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { type LogLine, type PorticoProcess, startPortico } from '../helpers/portico.ts';
+import { type Replica, type Reply, send, startReplica, until, workers } from './balancing-helpers.ts';
+
+/** The access-log lines of `replies`, in the same order (lines are flushed about once a second). */
+async function logsOf(p: PorticoProcess, replies: readonly Reply[]): Promise<LogLine[]> {
+  const want = new Set(replies.map((r) => r.requestId));
+  const byId = new Map<string, LogLine>();
+  const found = await until(
+    () => {
+      for (const l of p.lines) {
+        const id = l.requestId as string;
+        if (l.msg === 'request' && want.has(id)) byId.set(id, l);
+      }
+      return byId.size === want.size;
+    },
+    200,
+    50,
+  );
+  assert.ok(found, `access-log lines missing: ${want.size - byId.size} of ${want.size}`);
+  return replies.map((r) => byId.get(r.requestId)!);
+}
+
+/**
+ * Sends runs of `run` GETs one at a time (at most `batches` runs) until one run was served entirely without
+ * a retry and never by `avoid`: with round-robin over three targets that means `avoid` is no longer picked.
+ */
+async function untilAvoided(p: PorticoProcess, url: string, avoid: Replica, run = 15, batches = 10): Promise<boolean> {
+  for (let b = 0; b < batches; b++) {
+    const replies: Reply[] = [];
+    for (let i = 0; i < run; i++) {
+      const r = await send(url);
+      assert.equal(r.status, 200, `probe ${i}: ${r.body}`);
+      replies.push(r);
+    }
+    const lines = await logsOf(p, replies);
+    if (lines.every((l) => l.retries === undefined && l.target !== avoid.url)) return true;
+  }
+  return false;
+}
+
+describe('failover through the portico command', () => {
+  it('kills one of three replicas under load: no failed request, ejected, back after its checks', async (t) => {
+    const replicas = [await startReplica('a'), await startReplica('b'), await startReplica('c')];
+    const [, b] = replicas as [Replica, Replica, Replica];
+    // Passive ejection is off so that the target's return is decided by active checks alone. The budget
+    // admits a retry for each of the 8 concurrent clients: this test is about failover, not the budget.
+    const p = await startPortico(`
+listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
+upstreams:
+  - name: app
+    balance: round-robin
+    targets: [ ${replicas.map((r) => `{ url: "${r.url}" }`).join(', ')} ]
+    health:
+      active: { path: /healthz, interval: 200ms, timeout: 1s, healthyThreshold: 2, unhealthyThreshold: 2 }
+      passive: { consecutiveFailures: 0 }
+    retries: { attempts: 3, on: [connect-failure, reset], budget: { percent: 100, minConcurrency: 8 } }
+routes: [ { name: all, match: { path: /* }, upstream: app } ]
+`);
+    t.after(async () => {
+      await p.stop();
+      for (const r of replicas) await r.close();
+    });
+    const url = `${p.url()}/work`;
+    // New targets take traffic only after a first passing check.
+    assert.ok(await until(() => replicas.every((r) => r.checks > 0)), 'no health checks arrived');
+    assert.ok(await until(async () => (await send(url)).status === 200), 'the pool never became available');
+
+    const failures: string[] = [];
+    const replies: Reply[] = [];
+    let done = 0;
+    let killed: Promise<void> | undefined;
+    await workers(8, 30, async (w, i) => {
+      const r = await send(url);
+      if (r.status !== 200) failures.push(`worker ${w} #${i}: ${r.status} ${r.body}`);
+      replies.push(r);
+      done++;
+      if (done === 60 && killed === undefined) {
+        // Hold b's next request so one is surely in flight when b dies (reset, then retried elsewhere).
+        b.mode = 'hold';
+        killed = (async () => {
+          await until(() => b.held.length > 0, 400, 5);
+          await b.kill();
+        })();
+      }
+    });
+    await killed;
+    assert.deepEqual(failures, [], 'client requests failed while a replica died');
+    assert.ok(!b.alive);
+    const retried = (await logsOf(p, replies)).filter((l) => typeof l.retries === 'number' && l.retries > 0);
+    assert.ok(retried.length > 0, 'no request needed a retry: the kill did not hit anything in flight');
+    assert.ok(
+      retried.every((l) => l.status === 200 && l.target !== b.url),
+      'a retried request ended on the dead target',
+    );
+
+    // Taken out: a run of requests never touches b (round-robin would pick it every third time).
+    assert.ok(await untilAvoided(p, url, b), 'the dead target kept being picked');
+
+    // Back on the same port: it must pass its checks (healthyThreshold 2) before it gets traffic again.
+    b.mode = 'ok';
+    const hitsBefore = b.hits.length;
+    const checksBefore = b.checks;
+    await b.restart();
+    assert.ok(b.alive);
+    const probes: Reply[] = [];
+    const back = await until(
+      async () => {
+        const r = await send(url);
+        assert.equal(r.status, 200, r.body);
+        probes.push(r);
+        return r.servedBy === 'b';
+      },
+      200,
+      20,
+    );
+    assert.ok(back, 'the replica did not get traffic after it came back');
+    const firstHit = b.hits[hitsBefore]!;
+    assert.ok(
+      firstHit.checksBefore - checksBefore >= 2,
+      `traffic came back after ${firstHit.checksBefore - checksBefore} passing checks`,
+    );
+    const lines = await logsOf(p, probes);
+    assert.equal(lines.at(-1)!.target, b.url, 'the access log names the returned target again');
+  });
+
+  it('keeps a passive ejection across a SIGHUP reload that keeps the target', async (t) => {
+    const a = await startReplica('a');
+    const b = await startReplica('b');
+    const yaml = (targets: readonly Replica[], responseTimeout: string) => `
+listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
+upstreams:
+  - name: app
+    balance: round-robin
+    targets: [ ${targets.map((r) => `{ url: "${r.url}" }`).join(', ')} ]
+    health: { passive: { consecutiveFailures: 2, ejectFor: 5m, maxEjectFor: 5m } }
+    timeouts: { response: ${responseTimeout} }
+routes: [ { name: all, match: { path: /* }, upstream: app } ]
+`;
+    const p = await startPortico(yaml([a, b], '30s'));
+    t.after(async () => {
+      await p.stop();
+      await a.close();
+      await b.close();
+    });
+    const url = `${p.url()}/work`;
+    const spread = async (n: number): Promise<Record<string, number>> => {
+      const out: Record<string, number> = {};
+      for (let i = 0; i < n; i++) {
+        const r = await send(url);
+        assert.equal(r.status, 200, r.body);
+        out[r.servedBy!] = (out[r.servedBy!] ?? 0) + 1;
+      }
+      return out;
+    };
+    assert.deepEqual(await spread(4), { a: 2, b: 2 });
+
+    // b dies: its connect failures are retried on a, and two in a row eject it.
+    await b.kill();
+    assert.deepEqual(await spread(6), { a: 6 });
+    await b.restart();
+    // Alive again, but ejected for 5 minutes: round-robin skips it.
+    assert.deepEqual(await spread(6), { a: 6 });
+    const hitsBefore = b.hits.length;
+
+    // A reload that changes the upstream but keeps b keeps b's ejection.
+    assert.equal((await p.reload(yaml([a, b], '20s'))).msg, 'reloaded');
+    assert.deepEqual(await spread(10), { a: 10 });
+    assert.equal(b.hits.length, hitsBefore, 'the ejected target got traffic after the reload');
+
+    // Control: dropping b and adding it back gives it a fresh state, so it takes traffic at once.
+    assert.equal((await p.reload(yaml([a], '20s'))).msg, 'reloaded');
+    assert.equal((await p.reload(yaml([a, b], '20s'))).msg, 'reloaded');
+    assert.deepEqual(await spread(4), { a: 2, b: 2 });
+  });
+});
