@@ -8,11 +8,13 @@
 # Environment (defaults in brackets):
 #   DURATION [10]  measured seconds per row      WARMUP [3]  warm-up seconds per row
 #   CONNECTIONS [64]  keep-alive connections     THREADS [1]  wrk threads
+#   ROUNDS [1]  repeats of suite http (interleaved); the report keeps each target's best run
 #   TARGETS ["direct portico nginx fast-gateway fastify-proxy"]   SCENARIOS ["get-1k get-100k post-16k"]
 #   SUITES [http]  suites to run: http balance l4 gateway h2 (cache: not yet), or all (see bench/lib/suites.sh)
 #   PEERS [1]  0 skips the Node peers          PROFILE [0]  1 writes a --cpu-prof of Portico to the out dir
 #   PROXY_CPU [1] / LOAD_CPU [0]  cores for the proxy and for wrk + origin
 #   PORTICO_REF  a commit to measure (exported read-only with git archive) instead of the working tree
+#   PORTICO_NODE_FLAGS / PORTICO_ARGS  extra Node flags / `portico start` arguments (experiments)
 #   KEEP_WORK [0]  1 keeps the scratch directory (configs, logs, raw wrk output) after the run
 set -euo pipefail
 
@@ -21,6 +23,7 @@ REPO=$(cd "$BENCH/.." && pwd)
 NODE="$REPO/node_modules/.bin/node"
 DURATION=${DURATION:-10}
 WARMUP=${WARMUP:-3}
+ROUNDS=${ROUNDS:-1}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
 TARGETS=${TARGETS:-"direct portico nginx fast-gateway fastify-proxy"}
@@ -32,6 +35,7 @@ PROFILE=${PROFILE:-0}
 PROXY_CPU=${PROXY_CPU:-1}
 LOAD_CPU=${LOAD_CPU:-0}
 PORTICO_NODE_FLAGS=${PORTICO_NODE_FLAGS:-}
+PORTICO_ARGS=${PORTICO_ARGS:-}
 CLK_TCK=$(getconf CLK_TCK)
 BENCH_API_KEY=bench-key-0123456789abcdef
 H2_CLIENTS=${H2_CLIENTS:-16}
@@ -51,6 +55,7 @@ source "$BENCH/lib/suites.sh"
 # Bounded inputs keep a run within minutes.
 [[ $DURATION =~ ^[0-9]+$ && $DURATION -ge 1 && $DURATION -le 120 ]] || die "DURATION must be 1..120 seconds"
 [[ $WARMUP =~ ^[0-9]+$ && $WARMUP -ge 1 && $WARMUP -le 30 ]] || die "WARMUP must be 1..30 seconds"
+[[ $ROUNDS =~ ^[0-9]+$ && $ROUNDS -ge 1 && $ROUNDS -le 5 ]] || die "ROUNDS must be 1..5"
 [[ $CONNECTIONS =~ ^[0-9]+$ && $CONNECTIONS -ge 1 && $CONNECTIONS -le 4096 ]] || die "CONNECTIONS must be 1..4096"
 [[ -x $NODE ]] || die "missing $NODE (run npm install in the repo)"
 
@@ -115,7 +120,7 @@ main() {
   log "wrote $OUT"
   if [[ $PROFILE == 1 ]]; then
     log "CPU profile in $BENCH/out/$stamp.cpuprofile/; top self time:"
-    "$NODE" "$BENCH/profile-top.mjs" "$BENCH/out/$stamp.cpuprofile" 25 >&2 || true
+    "$NODE" "$BENCH/profile-top.ts" "$BENCH/out/$stamp.cpuprofile" 25 >&2 || true
   fi
 }
 

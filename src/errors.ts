@@ -17,6 +17,8 @@ export const ERROR_CODES = {
   // --- routing ---
   GW_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this request' },
   GW_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
+  GW_ADDRESS_DENIED: { status: 403, title: 'Client address not allowed' },
+  GW_TOO_MANY_CONNECTIONS: { status: 429, title: 'Too many connections from this client' },
   // --- upstream (forwarder and balancer) ---
   GW_UPSTREAM_CONNECT_FAILED: { status: 502, title: 'Upstream connection failed' },
   GW_UPSTREAM_RESET: { status: 502, title: 'Upstream closed the connection' },

@@ -34,7 +34,7 @@ check_scenario() {
     die "$what: $scenario check failed: got '$out', want '200 ${SC_SIZE[$scenario]}' from $url"
   if ((SC_BODY[$scenario] > 0)); then
     local port=${url#http://127.0.0.1:}
-    "$NODE" "$BENCH/lib/check-post.mjs" "${port%%/*}" "${SC_PATH[$scenario]}" || die "$what does not read POST bodies"
+    "$NODE" "$BENCH/lib/check-post.ts" "${port%%/*}" "${SC_PATH[$scenario]}" || die "$what does not read POST bodies"
   fi
 }
 

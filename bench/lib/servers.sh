@@ -115,23 +115,33 @@ EOF
   wait_port "$PORT" "$PID" "nginx proxy" "$dir/error.log"
 }
 
+# Node flags from bin/portico.ts's shebang (`#!/usr/bin/env -S node FLAGS`), so Portico runs as `./bin/portico.ts`
+# would, although we start it as `node bin/portico.ts` to pin that exact Node.
+portico_shebang_flags() {
+  local first
+  first=$(head -n 1 "$PORTICO_SRC/bin/portico.ts")
+  if [[ $first == '#!'*' node'* ]]; then echo "${first#*node}"; fi
+}
+
 # Portico with the YAML config on stdin ("@PORT@" becomes the listener's port; feed it with `< <(...)`, not a
 # pipe, so PID and PORT are set in this shell). Logs (JSON lines, one
-# per request) go to a file as a deployment's would. PORTICO_NODE_FLAGS adds flags such as --cpu-prof.
+# per request) go to a file as a deployment's would. PORTICO_NODE_FLAGS adds Node flags (--cpu-prof, ...),
+# PORTICO_ARGS adds arguments to `portico start`.
 start_portico() {
   local name=${1:-portico} dir port
   dir="$WORK/$name"
   port=$(free_port)
   mkdir -p "$dir"
   sed "s/@PORT@/$port/g" >"$dir/portico.yaml"
-  # shellcheck disable=SC2086 # PORTICO_NODE_FLAGS is a list of flags
-  taskset -c "$PROXY_CPU" "$NODE" $PORTICO_NODE_FLAGS "$PORTICO_SRC/bin/portico.ts" start -c "$dir/portico.yaml" \
+  # shellcheck disable=SC2086 # flag lists
+  taskset -c "$PROXY_CPU" "$NODE" $(portico_shebang_flags) $PORTICO_NODE_FLAGS "$PORTICO_SRC/bin/portico.ts" \
+    start -c "$dir/portico.yaml" $PORTICO_ARGS \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   PID=$!
   PORT=$port
   track_pid "$PID"
   wait_port "$PORT" "$PID" portico "$dir/stderr.log"
-  grep -q '"msg":"started"' "$dir/stdout.log" || die "portico listens but logged no 'started' line; see $dir"
+  grep -q '"msg":"started"' "$dir/stdout.log" || log "note: portico listens but logged no 'started' line (log level?)"
 }
 
 # Plain proxying of everything to the origin (one target; the upstream's default balancer, least-request).

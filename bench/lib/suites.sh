@@ -5,15 +5,18 @@
 
 # Plain HTTP/1.1 proxying: direct (origin), Portico and each peer, for GET 1 KiB, GET 100 KiB and POST 16 KiB.
 # One target runs at a time, so nothing else sits on the proxy's core.
+# ROUNDS > 1 repeats the whole loop (targets interleaved, each restarted); the report keeps each target's best run.
 suite_http() {
-  local target scenario
-  for target in $TARGETS; do
-    log "target $target"
-    start_target "$target"
-    for scenario in $SCENARIOS; do
-      measure http "$scenario" "$target" "$PID" "$PORT"
+  local round target scenario
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for target in $TARGETS; do
+      log "target $target (round $round of $ROUNDS)"
+      start_target "$target"
+      for scenario in $SCENARIOS; do
+        measure http "$scenario" "$target" "$PID" "$PORT"
+      done
+      stop_target "$target"
     done
-    stop_target "$target"
   done
 }
 

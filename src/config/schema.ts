@@ -8,6 +8,7 @@
 import { z } from 'zod';
 import { consumer, identitySettings, policyEntry } from '../gateway/schema.ts';
 import { checkL4Listener, l4ListenerFields } from '../l4/schema.ts';
+import { validateCidr } from '../lib/cidr.ts';
 import { cacheSettings, DEFAULT_CACHE_SETTINGS, routeCache } from '../proxy/cache/schema.ts';
 import { routeCompress } from '../proxy/compress/schema.ts';
 import { stateConfig } from '../state/schema.ts';
@@ -23,7 +24,19 @@ export const headerRules = z
   })
   .meta({ description: 'Header edits: remove, then set (replace), then add (append)' });
 
-const cidr = z.string().meta({ description: 'An IPv4 or IPv6 address or CIDR block, e.g. 10.0.0.0/8' });
+const cidr = z
+  .string()
+  .superRefine((value, ctx) => {
+    const problem = validateCidr(value);
+    if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+  })
+  .meta({ description: 'An IPv4 or IPv6 address or CIDR block, e.g. 10.0.0.0/8' });
+
+/** Client addresses a listener or route accepts: `deny` wins over `allow`; an empty `allow` allows all. */
+const addressLists = {
+  allow: z.array(cidr).optional().meta({ description: 'Only these client addresses (CIDR) may use it' }),
+  deny: z.array(cidr).optional().meta({ description: 'These client addresses (CIDR) are refused with 403' }),
+};
 
 /** Protection against slow and oversized clients on one listener. */
 const listenerLimits = z.strictObject({
@@ -36,6 +49,14 @@ const listenerLimits = z.strictObject({
     .default(60_000)
     .meta({ description: 'Keep-alive: how long an idle client connection stays open' }),
   maxRequestsPerConnection: z.number().int().nonnegative().default(0).meta({ description: '0 = unlimited' }),
+  maxConnectionsPerClient: z
+    .number()
+    .int()
+    .nonnegative()
+    .default(0)
+    .meta({
+      description: 'Open connections one client address may hold; more are refused (429 on HTTP); 0 = unlimited',
+    }),
   maxConnections: z
     .number()
     .int()
@@ -94,6 +115,7 @@ export const listener = z
     upstream: name.optional(),
     /** Peers whose X-Forwarded-For / Forwarded headers are believed. Others have theirs replaced. */
     trustedProxies: z.array(cidr).default([]),
+    ...addressLists,
     limits: listenerLimits.default(listenerLimits.parse({})),
     /** `https` listeners: certificates, versions, client certificates. */
     tls: listenerTls.optional(),
@@ -136,31 +158,58 @@ const rewrite = z.strictObject({
   regex: z.strictObject({ pattern: z.string(), replacement: z.string() }).optional(),
 });
 
-export const route = z.strictObject({
-  name,
-  match: routeMatch.default(routeMatch.parse({})),
-  upstream: name,
-  rewrite: rewrite.optional(),
-  headers: z.strictObject({ request: headerRules.optional(), response: headerRules.optional() }).optional(),
-  /** Send the client's Host upstream (true) or the target's (false, default). */
-  preserveHost: z.boolean().default(false),
-  limits: z.strictObject({ maxBodySize: size.default(100 * 1024 * 1024) }).default({ maxBodySize: 100 * 1024 * 1024 }),
-  /** Cache responses (RFC 9111): `true` or options; the store is the top-level `cache`. */
-  cache: routeCache.optional(),
-  /** Compress responses (gzip, br, zstd) by Accept-Encoding: `true` or options. */
-  compress: routeCompress.optional(),
-  /** Policies by name, run in order (the gateway issue). */
-  policies: z.array(name).default([]),
-  /** WebSocket upgrades: allowed (default), refused (`false`), or allowed with an idle timeout. */
-  websocket: z
-    .union([z.boolean(), z.strictObject({ idleTimeout: duration.default(600_000) })])
-    .default(true)
-    .meta({ description: 'false refuses WebSocket upgrades; { idleTimeout } closes silent tunnels (default 10m)' }),
-  /** Redirect plain-HTTP requests on this route to https. */
-  redirectToHttps: redirectToHttps.optional(),
-  /** Strict-Transport-Security on this route's HTTPS responses. */
-  hsts: hsts.optional(),
+/** A fixed response a route answers itself, without an upstream. */
+const respondAction = z.strictObject({
+  status: z.number().int().min(200).max(599).default(200),
+  body: z.string().default(''),
+  contentType: z.string().default('text/plain; charset=utf-8'),
+  headers: z.record(headerName, z.string()).default({}),
 });
+
+/** A redirect a route answers itself. `to` may use {path} and {query} (the request's, normalised). */
+const redirectAction = z.strictObject({
+  to: z.string().min(1).meta({ description: 'Target URL or path; {path} and {query} are replaced' }),
+  status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(302),
+});
+
+export const route = z
+  .strictObject({
+    name,
+    match: routeMatch.default(routeMatch.parse({})),
+    /** Where requests go. A route has exactly one of `upstream`, `respond` and `redirect`. */
+    upstream: name.optional(),
+    /** Answer with a fixed response instead of proxying. */
+    respond: respondAction.optional(),
+    /** Answer with a redirect instead of proxying. */
+    redirect: redirectAction.optional(),
+    ...addressLists,
+    rewrite: rewrite.optional(),
+    headers: z.strictObject({ request: headerRules.optional(), response: headerRules.optional() }).optional(),
+    /** Send the client's Host upstream (true) or the target's (false, default). */
+    preserveHost: z.boolean().default(false),
+    limits: z
+      .strictObject({ maxBodySize: size.default(100 * 1024 * 1024) })
+      .default({ maxBodySize: 100 * 1024 * 1024 }),
+    /** Cache responses (RFC 9111): `true` or options; the store is the top-level `cache`. */
+    cache: routeCache.optional(),
+    /** Compress responses (gzip, br, zstd) by Accept-Encoding: `true` or options. */
+    compress: routeCompress.optional(),
+    /** Policies by name, run in order (the gateway issue). */
+    policies: z.array(name).default([]),
+    /** WebSocket upgrades: allowed (default), refused (`false`), or allowed with an idle timeout. */
+    websocket: z
+      .union([z.boolean(), z.strictObject({ idleTimeout: duration.default(600_000) })])
+      .default(true)
+      .meta({ description: 'false refuses WebSocket upgrades; { idleTimeout } closes silent tunnels (default 10m)' }),
+    /** Redirect plain-HTTP requests on this route to https. */
+    redirectToHttps: redirectToHttps.optional(),
+    /** Strict-Transport-Security on this route's HTTPS responses. */
+    hsts: hsts.optional(),
+  })
+  .refine((r) => [r.upstream, r.respond, r.redirect].filter((a) => a !== undefined).length === 1, {
+    message: 'a route needs exactly one of upstream, respond or redirect',
+    path: ['upstream'],
+  });
 
 export const admin = z.strictObject({ address });
 

@@ -20,7 +20,7 @@ import { type GatewayExchange, RESPONSE_OVER_POLICY_LIMIT } from './gateway-step
 import { sendLocalReply } from './local-reply.ts';
 import { bodySink, compressorFor, sendServed } from './response-body.ts';
 import { filterResponseHeaders, flatToObject } from './response-headers.ts';
-import type { CompiledRoute, ProxyRuntime } from './types.ts';
+import type { CompiledRoute, ProxyRuntime, UpstreamRuntime } from './types.ts';
 
 const kExchange = Symbol('portico.exchange');
 
@@ -126,6 +126,8 @@ export class ProxyExchange {
   readonly res: ServerResponse;
   readonly rt: ProxyRuntime;
   readonly route: CompiledRoute;
+  /** The route's upstream (a forwarder exists only for routes that proxy). */
+  readonly upstream: UpstreamRuntime;
   readonly log: ExchangeLog;
   /** Request headers to send (already filtered and extended). */
   readonly headers: IncomingHttpHeaders;
@@ -178,6 +180,7 @@ export class ProxyExchange {
     this.res = res;
     this.rt = rt;
     this.route = route;
+    this.upstream = route.upstream!;
     this.log = log;
     this.headers = headers;
     this.path = path;
@@ -190,7 +193,7 @@ export class ProxyExchange {
 
   /** Picks a target (the sticky one when the client has a valid cookie) and sends the request. */
   start(next?: Target): void {
-    const pool = this.route.upstream.pool;
+    const pool = this.upstream.pool;
     let target = next;
     const sticky = pool.sticky;
     if (sticky !== undefined && target === undefined) {
@@ -225,13 +228,13 @@ export class ProxyExchange {
     this.log.target = target.key;
     this.#end = pool.begin(target, this.#tries > 0);
     this.#tries++;
-    if (!this.route.preserveHost) this.headers.host = this.route.upstream.hostHeader(target);
+    if (!this.route.preserveHost) this.headers.host = this.upstream.hostHeader(target);
     if (this.log.upstreamStart === 0) this.log.upstreamStart = performance.now();
     const attempt = new Attempt(this);
     this.attempt = attempt;
     const perTry = pool.retry.perTryTimeout;
     if (perTry > 0) attempt.timer = setTimeout(onPerTryTimeout, perTry, attempt);
-    this.route.upstream.dispatcher(target).dispatch(
+    this.upstream.dispatcher(target).dispatch(
       {
         origin: target.origin,
         method: this.req.method!,
@@ -520,7 +523,7 @@ export class ProxyExchange {
   #retry(outcome: AttemptOutcome): boolean {
     // A streamed body is gone once sent; a buffered one can be sent again.
     if ((this.body !== null && !Buffer.isBuffer(this.body)) || this.finished) return false;
-    const pool = this.route.upstream.pool;
+    const pool = this.upstream.pool;
     if (!pool.retry.canRetry(this.req.method!, outcome, this.#tries)) return false;
     if (this.#tried === undefined) this.#tried = new Set();
     const tried = this.#tried;

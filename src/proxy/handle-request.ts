@@ -27,6 +27,7 @@ import { sendLocalReply } from './local-reply.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
 import { sendServed } from './response-body.ts';
+import { answerWithAction } from './route-action.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxyRuntime } from './types.ts';
 
@@ -61,6 +62,10 @@ export function handleRequest(
     sendLocalReply(res, reply, id, settings.requestIdHeader, settings.replyHeaders);
   };
 
+  if (lg.access !== undefined && !lg.access(client)) {
+    refuse(localReply('GW_ADDRESS_DENIED', 'listener_denies_address'), true);
+    return;
+  }
   if (method === 'TRACE' || method === 'CONNECT') {
     refuse(localReply('GW_METHOD_NOT_ALLOWED', `method_refused:${method}`));
     return;
@@ -82,6 +87,10 @@ export function handleRequest(
   }
   const route = rt.routes[match.index]!;
   log.route = route.name;
+  if (route.access !== undefined && !route.access(client)) {
+    refuse(localReply('GW_ADDRESS_DENIED', 'route_denies_address'));
+    return;
+  }
 
   const contentLength = headers['content-length'];
   const chunked = headers['transfer-encoding'] !== undefined;
@@ -135,6 +144,15 @@ function forward(
   gateway: GatewayExchange | undefined,
 ): void {
   const route = s.route;
+  if (route.action !== undefined) {
+    const settings = s.rt.settings;
+    const extra = { [settings.requestIdHeader]: s.log.id, ...settings.replyHeaders, ...gateway?.replyHeaders };
+    if (!s.req.complete) s.res.shouldKeepAlive = false;
+    s.log.status = answerWithAction(s.res, route.action, normalizedPath, query, extra);
+    s.log.details = `route_${route.action.kind}`;
+    s.res.once('close', () => s.log.write(s.res));
+    return;
+  }
   const path =
     (route.rewrite === undefined ? normalizedPath : route.rewrite(normalizedPath)) + (query === '' ? '' : `?${query}`);
   let body: NodeJS.ReadableStream | Buffer | null = null;
@@ -196,7 +214,7 @@ function afterLookup(s: ForwardStart, exchange: ProxyExchange, result: LookupRes
         extra,
       );
       if (result.kind === 'stale' && result.revalidation !== undefined) {
-        revalidateInBackground(s.route.upstream, exchange.path, s.headers, result.revalidation);
+        revalidateInBackground(exchange.upstream, exchange.path, s.headers, result.revalidation);
       }
       return;
     }
@@ -300,7 +318,7 @@ function hashKeyFor(
   path: string,
   headers: IncomingHttpHeaders,
 ): string | undefined {
-  const on = route.upstream.pool.hashOn;
+  const on = route.upstream!.pool.hashOn;
   if (on === undefined) return undefined;
   if (on === 'client-ip') return client;
   if (on === 'path') return path;

@@ -17,6 +17,7 @@ import { applyClientAuth, createTlsFront } from './https-listener.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { PROBLEM_JSON, problemBody, sendLocalReply } from './local-reply.ts';
 import { type EdgeRules, serveRequest } from './redirect.ts';
+import { ConnectionsPerClient } from './shield.ts';
 import { CertStore } from './tls/cert-store.ts';
 import { proxyWebSocket } from './websocket.ts';
 import { WebSocketTunnels } from './websocket-tunnel.ts';
@@ -40,6 +41,8 @@ export class HttpListener {
   readonly webSockets = new WebSocketTunnels();
   /** The certificates of an `https` listener. */
   readonly certificates: CertStore | undefined;
+  /** Open connections per client address (`limits.maxConnectionsPerClient`). */
+  readonly perClient: ConnectionsPerClient;
   readonly #config: ListenerConfig;
   /** What listens: `server`, or the TLS / h2c front that hands connections to it and to `#h2`. */
   readonly #front: NetServer;
@@ -116,6 +119,19 @@ export class HttpListener {
           ? this.server
           : createH2cFront({ http1: this.server, h2: this.#h2.server }, limits.headersTimeout);
     }
+    this.perClient = new ConnectionsPerClient(limits.maxConnectionsPerClient);
+    this.#front.prependListener('connection', (socket: Socket) => {
+      if (this.perClient.admit(socket)) return;
+      this.generation.logger.info({
+        msg: 'connection refused',
+        listener: this.name,
+        client: socket.remoteAddress,
+        code: 'GW_TOO_MANY_CONNECTIONS',
+      });
+      // A TLS client cannot read a plain-text answer: just close.
+      if (https) socket.destroy();
+      else writeRawProblem(socket, 'GW_TOO_MANY_CONNECTIONS');
+    });
     // An HTTP server fed by a front never emits 'listening'; its idle and slow-client sweeps start on it.
     if (this.#front !== this.server) this.server.emit('listening');
   }

@@ -21,6 +21,45 @@ export function problemBody(reply: LocalReply, requestId: string): string {
 }
 
 /**
+ * True when the client's Accept ranks HTML above JSON (a browser navigating), so an error page beats a
+ * JSON document. API clients (`*\/*`, JSON) get problem+json.
+ */
+export function prefersHtml(accept: string | undefined): boolean {
+  if (accept === undefined || !accept.includes('text/html')) return false;
+  let html = 0;
+  let json = 0;
+  for (const part of accept.split(',')) {
+    const [type, ...params] = part.trim().toLowerCase().split(';');
+    const qParam = params.find((p) => p.trim().startsWith('q='));
+    const q = qParam === undefined ? 1 : Number(qParam.trim().slice(2)) || 0;
+    if (type === 'text/html') html = Math.max(html, q);
+    else if (type === 'application/json' || type === 'application/problem+json') json = Math.max(json, q);
+  }
+  return html > json;
+}
+
+const ESCAPES: Readonly<Record<string, string>> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&#39;',
+};
+
+function escapeHtml(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+/** A small error page with the same facts as the problem document. */
+export function htmlBody(reply: LocalReply, requestId: string): string {
+  const title = escapeHtml(`${reply.status} ${ERROR_CODES[reply.code]?.title ?? 'Error'}`);
+  return (
+    `<!doctype html><html><head><meta charset="utf-8"><title>${title}</title></head>` +
+    `<body><h1>${title}</h1><p>Code: ${escapeHtml(reply.code)}<br>Request id: ${escapeHtml(requestId)}</p></body></html>`
+  );
+}
+
+/**
  * Writes `reply` to `res` unless headers were already sent (then the only honest move is to abort the
  * connection so the client cannot mistake a truncated body for a complete one).
  */
@@ -35,9 +74,10 @@ export function sendLocalReply(
     res.destroy();
     return;
   }
-  const body = problemBody(reply, requestId);
+  const html = prefersHtml(res.req?.headers.accept);
+  const body = html ? htmlBody(reply, requestId) : problemBody(reply, requestId);
   const headers: Record<string, string | number> = {
-    'content-type': PROBLEM_JSON,
+    'content-type': html ? 'text/html; charset=utf-8' : PROBLEM_JSON,
     'content-length': Buffer.byteLength(body),
     'cache-control': 'no-store',
     [requestIdHeader]: requestId,

@@ -5,7 +5,9 @@ import type { Pool, Target } from '../upstream/types.ts';
 import type { RouteGateway } from './gateway-step.ts';
 import type { HeaderRules } from './header-rules.ts';
 import type { ResponseShaping } from './response-body.ts';
+import type { RouteAction } from './route-action.ts';
 import type { Router } from './router.ts';
+import type { AccessCheck } from './shield.ts';
 
 /** Proxy-wide settings, precomputed from `proxy:` in the config. */
 export interface ProxySettingsRuntime {
@@ -31,7 +33,12 @@ export interface UpstreamRuntime {
 export interface CompiledRoute {
   readonly name: string;
   readonly config: RouteConfig;
-  readonly upstream: UpstreamRuntime;
+  /** Where proxied requests go; undefined for routes that answer themselves (`action`). */
+  readonly upstream: UpstreamRuntime | undefined;
+  /** A fixed response or redirect instead of proxying. */
+  readonly action: RouteAction | undefined;
+  /** The route's allow / deny lists of client addresses. */
+  readonly access: AccessCheck | undefined;
   readonly rewrite: ((path: string) => string) | undefined;
   readonly requestHeaders: HeaderRules | undefined;
   readonly responseHeaders: HeaderRules | undefined;

@@ -76,10 +76,15 @@ function startWebSocket(
   const ws = route.config.websocket;
   if (ws === false) return localReply('GW_FORBIDDEN', 'websocket_disabled');
   if (route.config.policies.length > 0) return localReply('GW_FORBIDDEN', 'websocket_policies_unsupported');
+  const upstream = route.upstream;
+  if (upstream === undefined) return localReply('GW_FORBIDDEN', 'websocket_to_route_action');
 
   const peer = unmapAddress(req.socket.remoteAddress);
   const peerTrusted = lg.isTrusted(peer);
   const client = peerTrusted ? clientAddress(peer, headers, true, lg.isTrusted) : peer;
+  if (lg.access !== undefined && !lg.access(client)) return localReply('GW_ADDRESS_DENIED', 'listener_denies_address');
+  if (route.access !== undefined && !route.access(client))
+    return localReply('GW_ADDRESS_DENIED', 'route_denies_address');
   // Upgrade and Connection are hop-by-hop; undici writes `connection: upgrade` and `upgrade: websocket` itself.
   stripHopByHop(headers);
   setForwardingHeaders(headers, headers, { peer, peerTrusted, proto: lg.proto, host });
@@ -91,7 +96,7 @@ function startWebSocket(
     (route.rewrite === undefined ? target.path : route.rewrite(target.path)) +
     (target.query === '' ? '' : `?${target.query}`);
 
-  const pool = route.upstream.pool;
+  const pool = upstream.pool;
   const picked = pool.pick(pool.hashOn === 'client-ip' ? { hashKey: client } : NO_HINT);
   if (picked === undefined) {
     const overloaded = pool.noTargetReason(NO_HINT) === 'overloaded';
@@ -99,11 +104,11 @@ function startWebSocket(
       ? localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open')
       : localReply('GW_UPSTREAM_UNAVAILABLE', 'no_available_target');
   }
-  if (!route.preserveHost) headers.host = route.upstream.hostHeader(picked);
+  if (!route.preserveHost) headers.host = upstream.hostHeader(picked);
   const idle = typeof ws === 'object' ? ws.idleTimeout : DEFAULT_WEBSOCKET_IDLE_MS;
   const handler = new UpgradeHandler(socket, head, route, picked, settings, lg, tunnels, id, client, idle);
   handler.end = pool.begin(picked);
-  route.upstream
+  upstream
     .dispatcher(picked)
     .dispatch(
       { origin: picked.origin, method: 'GET', path, headers: headers as Record<string, string>, upgrade: 'websocket' },

@@ -15,7 +15,9 @@ import { compileCompressOptions } from '../proxy/compress/index.ts';
 import type { RouteGateway } from '../proxy/gateway-step.ts';
 import { compileHeaderRules } from '../proxy/header-rules.ts';
 import { compileRewrite } from '../proxy/rewrite.ts';
+import { compileRouteAction } from '../proxy/route-action.ts';
 import { createRouter } from '../proxy/router.ts';
+import { createAccessCheck } from '../proxy/shield.ts';
 import { resolveUpstreamTls } from '../proxy/tls/upstream-tls.ts';
 import type { CompiledRoute, ProxyRuntime, ProxySettingsRuntime, UpstreamRuntime } from '../proxy/types.ts';
 import type { ClientSettings, UpstreamClients } from '../proxy/upstream-clients.ts';
@@ -72,7 +74,7 @@ export function buildProxy(config: Config, clients: UpstreamClients, registry: R
   const routes = config.routes.map((r) => {
     const routeGateway =
       r.policies.length === 0 ? undefined : compileGateway(routePolicies(r.policies, policies), identity, gw.log);
-    return compileRoute(r, upstreams.get(r.upstream)!, routeGateway, gw);
+    return compileRoute(r, r.upstream === undefined ? undefined : upstreams.get(r.upstream), routeGateway, gw);
   });
   const runtime: ProxyRuntime = {
     settings: buildProxySettings(config),
@@ -153,7 +155,7 @@ function compileGateway(policies: Policy[], identity: IdentityOptions, log: Logg
 
 function compileRoute(
   config: RouteConfig,
-  upstream: UpstreamRuntime,
+  upstream: UpstreamRuntime | undefined,
   gateway: RouteGateway | undefined,
   gw: GatewayDeps,
 ): CompiledRoute {
@@ -161,6 +163,8 @@ function compileRoute(
     name: config.name,
     config,
     upstream,
+    action: compileRouteAction(config),
+    access: createAccessCheck(config.allow, config.deny),
     rewrite: compileRewrite(config.rewrite),
     requestHeaders: compileHeaderRules(config.headers?.request),
     responseHeaders: compileHeaderRules(config.headers?.response),

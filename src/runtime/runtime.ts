@@ -11,6 +11,7 @@ import type { Logger } from '../observe/logger.ts';
 import { Cache, createCacheStore } from '../proxy/cache/cache.ts';
 import { HttpListener, type HttpListenerGeneration } from '../proxy/http-listener.ts';
 import { compileEdgeRules } from '../proxy/redirect.ts';
+import { createAccessCheck } from '../proxy/shield.ts';
 import { UpstreamClients } from '../proxy/upstream-clients.ts';
 import { createStore } from '../state/create-store.ts';
 import type { Store } from '../state/types.ts';
@@ -215,6 +216,7 @@ export class Runtime {
     return {
       runtime: gen.proxy.runtime,
       isTrusted: createAddressMatcher(lc.trustedProxies),
+      access: createAccessCheck(lc.allow, lc.deny),
       proto: lc.protocol === 'https' ? 'https' : 'http',
       logger: this.#log,
       draining: this.#stopping,
@@ -240,4 +242,5 @@ function applyTimeouts(listener: HttpListener, lc: ListenerConfig): void {
   s.requestTimeout = lc.limits.requestTimeout;
   s.keepAliveTimeout = lc.limits.idleTimeout;
   s.maxRequestsPerSocket = lc.limits.maxRequestsPerConnection;
+  listener.perClient.max = lc.limits.maxConnectionsPerClient;
 }

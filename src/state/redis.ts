@@ -4,9 +4,11 @@
  * Built so a dead or slow Redis never makes a request wait long: commands time out after `commandTimeout`
  * (default 200 ms), nothing is queued while disconnected (`enableOfflineQueue: false`, so calls reject at once),
  * a command in flight when the connection drops is not retried, and the client reconnects in the background
- * with a capped backoff. Scripts run by EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after
+ * with a capped backoff. Only calls made before the first connection wait for it (at most the command timeout),
+ * so a freshly started instance does not count locally, or refuse, for its first milliseconds. Scripts run by EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after
  * a restart or SCRIPT FLUSH).
  */
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { INCREMENT, type Script, SLIDING_WINDOW, TOKEN_BUCKET } from './lua.ts';
 import type { Decision, RateLimitSpec, Store } from './types.ts';
@@ -41,6 +43,10 @@ function backoff(times: number): number {
 class RedisStore implements Store {
   readonly kind = 'redis' as const;
   readonly #client: Client;
+  readonly #commandTimeout: number;
+  /** Settles on the first 'ready' or 'error', whichever comes first. */
+  readonly #first: Promise<void>;
+  #everReady = false;
   #down = false;
 
   constructor(opts: RedisStoreOptions) {
@@ -74,9 +80,15 @@ class RedisStore implements Store {
     } else {
       this.#client = new Redis(opts.url ?? 'redis://127.0.0.1:6379', common);
     }
+    this.#commandTimeout = common.commandTimeout!;
+    let settleFirst!: () => void;
+    this.#first = new Promise<void>((resolve) => {
+      settleFirst = resolve;
+    });
     const log = opts.log;
     // Without an 'error' listener an unreachable Redis would crash the process.
     this.#client.on('error', (err: Error) => {
+      settleFirst();
       if (this.#down) return;
       this.#down = true;
       log?.warn({ err: err.message }, 'redis store unavailable; reconnecting in the background');
@@ -84,10 +96,21 @@ class RedisStore implements Store {
     this.#client.on('ready', () => {
       if (this.#down) log?.info({}, 'redis store available again');
       this.#down = false;
+      this.#everReady = true;
+      settleFirst();
     });
+    this.#client.once('end', settleFirst);
+  }
+
+  /** Before the first connection only: a wait for it, bounded by the command timeout. */
+  #firstWait(): Promise<unknown> | undefined {
+    if (this.#everReady || this.#down) return undefined;
+    return Promise.race([this.#first, sleep(this.#commandTimeout, undefined, { ref: false })]);
   }
 
   async #run(s: Script, key: string, args: (string | number)[]): Promise<unknown> {
+    const first = this.#firstWait();
+    if (first !== undefined) await first;
     try {
       return await this.#client.evalsha(s.sha, 1, key, ...args);
     } catch (err) {
@@ -111,19 +134,29 @@ class RedisStore implements Store {
   }
 
   async get(key: string): Promise<Buffer | undefined> {
+    const first = this.#firstWait();
+    if (first !== undefined) await first;
     return (await this.#client.getBuffer(key)) ?? undefined;
   }
 
   async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
+    const first = this.#firstWait();
+    if (first !== undefined) await first;
     await this.#client.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
   }
 
   async delete(key: string): Promise<void> {
+    const first = this.#firstWait();
+    if (first !== undefined) await first;
     await this.#client.del(key);
   }
 
   ready(): boolean {
     return this.#client.status === 'ready';
+  }
+
+  connecting(): boolean {
+    return !this.#everReady && !this.#down && this.#client.status !== 'end';
   }
 
   async close(): Promise<void> {

@@ -44,5 +44,10 @@ export interface Store {
   delete(key: string): Promise<void>;
   /** False while the backing service is known to be unreachable (always true for memory). Cheap; no I/O. */
   ready(): boolean;
+  /**
+   * True while the first connection is still being made (never connected, no error yet): calls made now wait
+   * for it, at most the command timeout, instead of failing. Absent on stores with nothing to connect to.
+   */
+  connecting?(): boolean;
   close(): Promise<void>;
 }

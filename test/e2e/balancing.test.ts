@@ -80,7 +80,12 @@ routes:
       let answered = 0;
       const gotOne = await until(() => {
         if (lb.held.length > 0) return true;
-        stuck.push(send(`${base}/least/warm`).then((r) => (answered++, r)));
+        stuck.push(
+          send(`${base}/least/warm`).then((r) => {
+            answered++;
+            return r;
+          }),
+        );
         return false;
       }, 100);
       assert.ok(gotOne, 'lb never received a request');

@@ -2,9 +2,9 @@
  * End to end: the RFC 9111 cache and response compression through the real process.
  */
 import assert from 'node:assert/strict';
+import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { brotliDecompressSync, gunzipSync, zstdDecompressSync } from 'node:zlib';
-import { request } from 'node:http';
 import { startUpstream, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 

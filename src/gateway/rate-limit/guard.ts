@@ -48,10 +48,10 @@ export class StoreGuard {
         : createMemoryStore({ now: deps.now, sweepEveryMs: 30_000 });
   }
 
-  /** The shared store may be tried now. */
+  /** The shared store may be tried now (also while its first connection is made: the store waits for it). */
   #usable(): boolean {
     if (this.#shared.kind === 'memory') return true;
-    return this.#shared.ready() && performance.now() >= this.#skipUntil;
+    return (this.#shared.ready() || this.#shared.connecting?.() === true) && performance.now() >= this.#skipUntil;
   }
 
   #failed(err: unknown): void {
