@@ -2,12 +2,13 @@
  * @module WebSocket proxying (RFC 6455 over HTTP/1.1 Upgrade): the listener's `upgrade` event ends here.
  *
  * The upgrade request is routed like any request (same normalisation and router), refused when the route
- * says `websocket: false` or has gateway policies (they do not run on upgrades yet: fail closed), sent to a
+ * says `websocket: false`, passed through the route's policies (request phase: authentication, rate limits…),
+ * sent to a
  * target of the route's pool through undici's `upgrade` dispatch with the usual forwarding headers and
  * request id, and on `101` the two sockets are joined (websocket-tunnel.ts). Any other answer is relayed to
  * the client, and the connection closes after it. Every refusal is a problem+json local reply.
  */
-import { type IncomingMessage, STATUS_CODES } from 'node:http';
+import { type IncomingHttpHeaders, type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type LocalReply, localReply } from '../errors.ts';
@@ -15,10 +16,13 @@ import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import { clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
 import { replyForUpstreamError } from './forwarder.ts';
+import { GatewayExchange } from './gateway-step.ts';
+import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
 import { filterResponseHeaders } from './response-headers.ts';
+import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxySettingsRuntime } from './types.ts';
 import { type WebSocketTunnels, writeSocketReply } from './websocket-tunnel.ts';
 
@@ -42,6 +46,19 @@ export function proxyWebSocket(
   socket.on('error', destroyOnError);
   const reply = startWebSocket(req, socket, head, lg, tunnels, id);
   if (reply === undefined) return;
+  refuseUpgrade(req, socket, lg, id, reply, undefined);
+}
+
+/** Answers a refused upgrade with a problem reply and logs it. */
+function refuseUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  lg: ListenerGeneration,
+  id: string,
+  reply: LocalReply,
+  extra: Readonly<Record<string, string>> | undefined,
+): void {
+  const settings = lg.runtime.settings;
   lg.logger.info({
     msg: 'websocket',
     requestId: id,
@@ -50,7 +67,13 @@ export function proxyWebSocket(
     code: reply.code,
     details: reply.details,
   });
-  writeSocketReply(socket, reply, id, settings.requestIdHeader, settings.replyHeaders);
+  writeSocketReply(
+    socket,
+    reply,
+    id,
+    settings.requestIdHeader,
+    extra === undefined ? settings.replyHeaders : { ...settings.replyHeaders, ...extra },
+  );
 }
 
 /** Routes the upgrade and dispatches it upstream; returns the local reply when it is refused here. */
@@ -75,7 +98,6 @@ function startWebSocket(
   const route = rt.routes[match.index]!;
   const ws = route.config.websocket;
   if (ws === false) return localReply('GW_FORBIDDEN', 'websocket_disabled');
-  if (route.config.policies.length > 0) return localReply('GW_FORBIDDEN', 'websocket_policies_unsupported');
   const upstream = route.upstream;
   if (upstream === undefined) return localReply('GW_FORBIDDEN', 'websocket_to_route_action');
 
@@ -96,6 +118,85 @@ function startWebSocket(
     (route.rewrite === undefined ? target.path : route.rewrite(target.path)) +
     (target.query === '' ? '' : `?${target.query}`);
 
+  if (route.gateway !== undefined) {
+    runUpgradePolicies(req, socket, head, lg, tunnels, id, route, match.params, client, target.path, target.query, ws);
+    return undefined;
+  }
+  return dispatchUpgrade(socket, head, lg, tunnels, id, route, client, path, ws, headers);
+}
+
+/** The request phase of the route's policies on an upgrade; the tunnel opens only on `continue`. */
+function runUpgradePolicies(
+  req: IncomingMessage,
+  socket: Duplex,
+  head: Buffer,
+  lg: ListenerGeneration,
+  tunnels: WebSocketTunnels,
+  id: string,
+  route: CompiledRoute,
+  params: Readonly<Record<string, string>>,
+  client: string,
+  normalizedPath: string,
+  query: string,
+  ws: CompiledRoute['config']['websocket'],
+): void {
+  const gw = route.gateway!;
+  const conn = connectionSocketOf(req) as import('node:tls').TLSSocket;
+  const ex = new GatewayExchange(
+    id,
+    route.name,
+    params,
+    {
+      address: client,
+      port: conn.remotePort ?? 0,
+      tls: conn.encrypted === true,
+      certificateSubject: certificateSubjectOf(conn),
+    },
+    'GET',
+    normalizedPath,
+    query,
+    req.headers,
+  );
+  gw.identity.strip(ex.request);
+  Promise.resolve(gw.chain.runRequest(ex)).then(
+    (verdict) => {
+      if (verdict.kind === 'reply') return refuseUpgrade(req, socket, lg, id, verdict.reply, ex.replyHeaders);
+      if (verdict.kind === 'respond') {
+        return refuseUpgrade(
+          req,
+          socket,
+          lg,
+          id,
+          localReply('GW_FORBIDDEN', 'policy_answered_upgrade'),
+          ex.replyHeaders,
+        );
+      }
+      gw.identity.forward(ex);
+      const p = ex.request.path;
+      const path =
+        (route.rewrite === undefined ? p : route.rewrite(p)) + (ex.request.query === '' ? '' : `?${ex.request.query}`);
+      const refused = dispatchUpgrade(socket, head, lg, tunnels, id, route, client, path, ws, req.headers);
+      if (refused !== undefined) refuseUpgrade(req, socket, lg, id, refused, ex.replyHeaders);
+    },
+    () => refuseUpgrade(req, socket, lg, id, localReply('GW_INTERNAL', 'policy_chain_failed'), undefined),
+  );
+}
+
+/** Picks a target and sends the upgrade; returns the local reply when no target can take it. */
+function dispatchUpgrade(
+  socket: Duplex,
+  head: Buffer,
+  lg: ListenerGeneration,
+  tunnels: WebSocketTunnels,
+  id: string,
+  route: CompiledRoute,
+  client: string,
+  path: string,
+  ws: CompiledRoute['config']['websocket'],
+  headers: IncomingHttpHeaders,
+): LocalReply | undefined {
+  const upstream = route.upstream!;
+  const settings = lg.runtime.settings;
   const pool = upstream.pool;
   const picked = pool.pick(pool.hashOn === 'client-ip' ? { hashKey: client } : NO_HINT);
   if (picked === undefined) {

@@ -140,8 +140,15 @@ export async function send(
   url: string,
   init: { method?: string; headers?: Record<string, string> } = {},
 ): Promise<Reply> {
-  const res = await fetch(url, { method: init.method ?? 'GET', headers: init.headers });
-  const body = await res.text();
+  let res: Response;
+  let body: string;
+  try {
+    res = await fetch(url, { method: init.method ?? 'GET', headers: init.headers });
+    body = await res.text();
+  } catch (err) {
+    const cause = (err as { cause?: unknown }).cause;
+    throw new Error(`${init.method ?? 'GET'} ${url} failed: ${String(cause ?? err)}`, { cause: err });
+  }
   return {
     status: res.status,
     body,
