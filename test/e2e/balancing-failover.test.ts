@@ -65,6 +65,7 @@ routes: [ { name: all, match: { path: /* }, upstream: app } ]
 `);
     t.after(async () => {
       await p.stop();
+      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
       for (const r of replicas) await r.close();
     });
     const url = `${p.url()}/work`;
@@ -146,6 +147,7 @@ routes: [ { name: all, match: { path: /* }, upstream: app } ]
     const p = await startPortico(yaml([a, b], '30s'));
     t.after(async () => {
       await p.stop();
+      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
       await a.close();
       await b.close();
     });

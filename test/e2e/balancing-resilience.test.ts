@@ -50,6 +50,7 @@ routes:
 `);
     t.after(async () => {
       await p.stop();
+      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
       for (const r of all) await r.close();
     });
     const base = p.url();

@@ -40,6 +40,7 @@ routes:
     const p: PorticoProcess = await startPortico(yaml([a, b, c]));
     t.after(async () => {
       await p.stop();
+      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
       for (const r of all) await r.close();
     });
     const base = p.url();
