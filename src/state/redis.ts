@@ -1,7 +1,7 @@
 /**
  * @module Redis store (ioredis): one URL, Sentinel (`sentinels` + `name`) or Cluster (`cluster` nodes).
  *
- * Built so a dead or slow Redis never makes a request wait long: commands time out after `commandTimeout`
+ * Built so a dead or slow Redis never makes a request wait long: commands time out after `timeouts.command`
  * (default 200 ms), nothing is queued while disconnected (`enableOfflineQueue: false`, so calls reject at once),
  * a command in flight when the connection drops is not retried, and the client reconnects in the background
  * with a capped backoff. Only calls made before the first connection wait for it (at most the command timeout),
@@ -40,6 +40,37 @@ function backoff(times: number): number {
   return Math.min(times * 50, 2000);
 }
 
+/**
+ * `p`, or a rejection once `ms` have passed. The rejection waits for the I/O phase after the timer fired
+ * (setImmediate), so a reply that arrived while the event loop was busy still wins over the timeout.
+ */
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (settled) return;
+        settled = true;
+        reject(new Error(`redis command timed out after ${ms}ms`));
+      });
+    }, ms);
+    p.then(
+      (v) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
+}
+
 class RedisStore implements Store {
   readonly kind = 'redis' as const;
   readonly #client: Client;
@@ -52,7 +83,6 @@ class RedisStore implements Store {
   constructor(opts: RedisStoreOptions) {
     const common: RedisOptions = {
       keyPrefix: opts.keyPrefix ?? 'portico:',
-      commandTimeout: opts.timeouts?.command ?? 200,
       connectTimeout: opts.timeouts?.connect ?? 1000,
       maxRetriesPerRequest: 0,
       enableOfflineQueue: false,
@@ -80,7 +110,9 @@ class RedisStore implements Store {
     } else {
       this.#client = new Redis(opts.url ?? 'redis://127.0.0.1:6379', common);
     }
-    this.#commandTimeout = common.commandTimeout!;
+    // Our own command timeout (see `bounded`), not ioredis's: its timer can fire before a reply already waiting
+    // in the socket is read, when this process's event loop lagged (a burst, a GC pause).
+    this.#commandTimeout = opts.timeouts?.command ?? 200;
     let settleFirst!: () => void;
     this.#first = new Promise<void>((resolve) => {
       settleFirst = resolve;
@@ -112,10 +144,10 @@ class RedisStore implements Store {
     const first = this.#firstWait();
     if (first !== undefined) await first;
     try {
-      return await this.#client.evalsha(s.sha, 1, key, ...args);
+      return await bounded(this.#client.evalsha(s.sha, 1, key, ...args), this.#commandTimeout);
     } catch (err) {
       if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
-        return this.#client.eval(s.source, 1, key, ...args);
+        return bounded(this.#client.eval(s.source, 1, key, ...args), this.#commandTimeout);
       throw err;
     }
   }
@@ -136,19 +168,19 @@ class RedisStore implements Store {
   async get(key: string): Promise<Buffer | undefined> {
     const first = this.#firstWait();
     if (first !== undefined) await first;
-    return (await this.#client.getBuffer(key)) ?? undefined;
+    return (await bounded(this.#client.getBuffer(key), this.#commandTimeout)) ?? undefined;
   }
 
   async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
     const first = this.#firstWait();
     if (first !== undefined) await first;
-    await this.#client.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs)));
+    await bounded(this.#client.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))), this.#commandTimeout);
   }
 
   async delete(key: string): Promise<void> {
     const first = this.#firstWait();
     if (first !== undefined) await first;
-    await this.#client.del(key);
+    await bounded(this.#client.del(key), this.#commandTimeout);
   }
 
   ready(): boolean {

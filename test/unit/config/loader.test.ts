@@ -57,7 +57,7 @@ test('a missing key points at the nearest existing parent', () => {
   const issues = issuesOf(() => loadConfigText(text, 'p.yaml', { env: {} }));
   assert.deepEqual(
     issues.map((i) => [i.line, i.column, i.path, i.message]),
-    [[7, 5, 'routes[0].upstream', 'required key is missing']],
+    [[7, 5, 'routes[0].upstream', 'a route needs exactly one of upstream, respond or redirect']],
   );
 });
 
