@@ -108,8 +108,7 @@ export function checkL4Listener(l: L4ListenerConfig, ctx: IssueSink): void {
     return;
   }
   if (l.protocol === 'tcp') {
-    if (l.upstream === undefined)
-      ctx.addIssue({ code: 'custom', path: ['upstream'], message: 'a tcp listener needs an upstream' });
+    // A missing upstream is reported by the cross-reference checks (src/config/references.ts).
     if (l.sni !== undefined) ctx.addIssue({ code: 'custom', path: ['sni'], message: 'sni is for tls listeners' });
     if (l.tls !== undefined)
       ctx.addIssue({ code: 'custom', path: ['tls'], message: 'tls is for tls (and https) listeners' });

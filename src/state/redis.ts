@@ -5,8 +5,8 @@
  * (default 200 ms), nothing is queued while disconnected (`enableOfflineQueue: false`, so calls reject at once),
  * a command in flight when the connection drops is not retried, and the client reconnects in the background
  * with a capped backoff. Only calls made before the first connection wait for it (at most the command timeout),
- * so a freshly started instance does not count locally, or refuse, for its first milliseconds. Scripts run by EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after
- * a restart or SCRIPT FLUSH).
+ * so a freshly started instance does not count locally, or refuse, for its first milliseconds. Scripts run by
+ * EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
