@@ -33,7 +33,7 @@ measure() {
 }
 
 # Each suite's baseline for the "CPU ×" column (CPU per request relative to that target in the same scenario).
-declare -A SUITE_BASE=([http]=nginx [balance]=portico-1-target [gateway]=portico-plain [h2]=nginx [cache]=portico-proxied)
+declare -A SUITE_BASE=([http]=nginx [balance]=portico-1-target [gateway]=portico-plain [h2]=nginx [cache]=portico-proxied [l4]=direct)
 
 # The Markdown report: one table per suite, CPU also as a ratio to the suite's baseline in the same run.
 report() {
@@ -108,6 +108,7 @@ targets_verdict() {
     best_rows balance
     best_rows gateway
     best_rows h2
+    best_rows cache
   } | awk -F'\t' '
     { cpu[$1, $2, $3] = $6; if ($1 == "http" && $3 == "portico") { if ($7 > rss) rss = $7; seen = 1 } }
     function verdict(ok) { return ok ? "met" : "**missed**" }
@@ -128,6 +129,8 @@ targets_verdict() {
       ratio_line("least-request over 3 targets ≤ +5% CPU/req vs 1 target", "balance" SUBSEP "get-1k" SUBSEP "portico-3-least-request", "balance" SUBSEP "get-1k" SUBSEP "portico-1-target", 5)
       ratio_line("policy chain (memory) ≤ +15% CPU/req vs plain", "gateway" SUBSEP "get-1k-key" SUBSEP "portico-chain-memory", "gateway" SUBSEP "get-1k-key" SUBSEP "portico-plain", 15)
       ratio_line("policy chain (redis) ≤ +40% CPU/req vs plain", "gateway" SUBSEP "get-1k-key" SUBSEP "portico-chain-redis", "gateway" SUBSEP "get-1k-key" SUBSEP "portico-plain", 40)
+      ratio_line("cache hit < proxied request, GET 1 KiB (CPU/req)", "cache" SUBSEP "get-1k" SUBSEP "portico-cache-hit", "cache" SUBSEP "get-1k" SUBSEP "portico-proxied", -0.001)
+      ratio_line("cache hit < proxied request, GET 100 KiB (CPU/req)", "cache" SUBSEP "get-100k" SUBSEP "portico-cache-hit", "cache" SUBSEP "get-100k" SUBSEP "portico-proxied", -0.001)
       ratio_line("HTTPS h2 GET 1 KiB ≤ 3× nginx CPU/req (+200%)", "h2" SUBSEP "h2-1k" SUBSEP "portico-https", "h2" SUBSEP "h2-1k" SUBSEP "nginx", 200)
     }'
 }

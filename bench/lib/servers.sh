@@ -76,12 +76,17 @@ EOF
 
 # nginx as a reverse proxy: one worker, keep-alive pool of 64 to the origin, access log to a file (as deployed).
 # Buffers are sized so 16 KiB bodies and 100 KiB responses stay in memory (no temp files).
-# `start_nginx_proxy tls` listens with TLS and HTTP/2 instead (suite h2).
+# `start_nginx_proxy tls` listens with TLS and HTTP/2 instead (suite h2); `start_nginx_proxy cache` caches
+# 200s for a minute (proxy_cache, suite cache) and says HIT or MISS in x-nginx-cache.
 start_nginx_proxy() {
-  local dir="$WORK/nginx-proxy" port listen_extra=''
+  local dir="$WORK/nginx-proxy" port listen_extra='' cache_http='' cache_location=''
   [[ ${1:-} == tls ]] && listen_extra="ssl http2;
     ssl_certificate $WORK/tls/cert.pem;
     ssl_certificate_key $WORK/tls/key.pem"
+  if [[ ${1:-} == cache ]]; then
+    cache_http="proxy_cache_path $dir/cache keys_zone=bench:10m max_size=256m;"
+    cache_location="proxy_cache bench; proxy_cache_valid 200 60s; add_header x-nginx-cache \$upstream_cache_status;"
+  fi
   port=$(free_port)
   mkdir -p "$dir"
   {
@@ -90,6 +95,7 @@ start_nginx_proxy() {
     nginx_http_common "$dir"
     cat <<EOF
   access_log $dir/access.log combined;
+  $cache_http
   upstream origin { server 127.0.0.1:$ORIGIN_PORT; keepalive 64; keepalive_requests 10000000; }
   server {
     listen 127.0.0.1:$port reuseport backlog=4096 $listen_extra;
@@ -103,6 +109,7 @@ start_nginx_proxy() {
       proxy_set_header X-Forwarded-Proto \$scheme;
       proxy_buffer_size 16k;
       proxy_buffers 8 32k;
+      $cache_location
     }
   }
 }
@@ -244,6 +251,19 @@ upstreams:
     targets: [ { url: http://127.0.0.1:$ORIGIN_PORT } ]
 routes:
   - { name: all, match: { path: /* }, upstream: origin }
+EOF
+}
+
+# Plain proxying with the route's cache (memory store, the default), fresh for a minute.
+portico_cache_config() {
+  cat <<EOF
+listeners:
+  - { name: web, protocol: http, address: 127.0.0.1:@PORT@ }
+upstreams:
+  - name: origin
+    targets: [ { url: http://127.0.0.1:$ORIGIN_PORT } ]
+routes:
+  - { name: all, match: { path: /* }, cache: { ttl: 60s }, upstream: origin }
 EOF
 }
 

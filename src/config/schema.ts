@@ -49,14 +49,9 @@ const listenerLimits = z.strictObject({
     .default(60_000)
     .meta({ description: 'Keep-alive: how long an idle client connection stays open' }),
   maxRequestsPerConnection: z.number().int().nonnegative().default(0).meta({ description: '0 = unlimited' }),
-  maxConnectionsPerClient: z
-    .number()
-    .int()
-    .nonnegative()
-    .default(0)
-    .meta({
-      description: 'Open connections one client address may hold; more are refused (429 on HTTP); 0 = unlimited',
-    }),
+  maxConnectionsPerClient: z.number().int().nonnegative().default(0).meta({
+    description: 'Open connections one client address may hold; more are refused (429 on HTTP); 0 = unlimited',
+  }),
   maxConnections: z
     .number()
     .int()

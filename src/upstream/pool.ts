@@ -99,7 +99,10 @@ export function createPool(config: UpstreamConfig, deps: PoolDeps = {}): Upstrea
   const balancer = createBalancer(config.balance, { random, weightOf: createWeightOf(config.slowStart, now) });
   const outliers = new OutlierDetector(config.health.passive, now);
   const retry = new UpstreamRetryPolicy(config.retries, load);
-  const sticky = config.sticky === undefined ? undefined : new CookieSticky(config.sticky, getTargets);
+  const sticky =
+    config.sticky === undefined
+      ? undefined
+      : new CookieSticky(config.sticky, getTargets, () => !overLimits(load, limits));
   const hashOn: HashOn | undefined = config.balance === 'consistent-hash' ? (config.hashOn ?? 'client-ip') : undefined;
 
   const checkType = active?.type ?? (sources[0]!.address.protocol === 'tcp:' ? 'tcp' : 'http');

@@ -19,6 +19,8 @@ interface Pin {
 
 let processSecret: Buffer | undefined;
 
+const always = (): boolean => true;
+
 /** A random key made once per process: cookies then stop working across a restart or between workers. */
 function defaultSecret(): Buffer {
   processSecret ??= randomBytes(32);
@@ -30,17 +32,22 @@ export class CookieSticky implements StickySessions {
   readonly #secret: Buffer;
   readonly #attributes: string;
   readonly #targets: () => readonly Target[];
+  readonly #admits: () => boolean;
   #list: readonly Target[] | undefined;
   #byId = new Map<string, Pin>();
   #byTarget = new Map<Target, Pin>();
 
-  /** `targets` returns the pool's current list (read again when its identity changes). */
-  constructor(config: StickyConfig, targets: () => readonly Target[]) {
+  /**
+   * `targets` returns the pool's current list (read again when its identity changes). `admits` says whether
+   * the upstream takes one more request now (its circuit limits); a pinned client is refused like any other.
+   */
+  constructor(config: StickyConfig, targets: () => readonly Target[], admits: () => boolean = always) {
     this.cookie = config.cookie;
     this.#secret = config.secret === undefined ? defaultSecret() : Buffer.from(config.secret);
     const maxAge = config.ttl === undefined ? '' : `; Max-Age=${Math.ceil(config.ttl / 1000)}`;
     this.#attributes = `; Path=/; HttpOnly; SameSite=Lax${maxAge}`;
     this.#targets = targets;
+    this.#admits = admits;
   }
 
   cookieFor(target: Target): string {
@@ -52,6 +59,8 @@ export class CookieSticky implements StickySessions {
   }
 
   targetFromCookie(value: string): Target | undefined {
+    // Over an upstream-wide limit: no pin, so the caller's pick refuses with `overloaded`.
+    if (!this.#admits()) return undefined;
     this.#refresh();
     const dot = value.indexOf('.');
     if (dot < 0) return undefined;

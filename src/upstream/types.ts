@@ -72,8 +72,9 @@ export interface StickySessions {
   /** Full `Set-Cookie` header value for `target` (precomputed). */
   setCookieFor(target: Target): string;
   /**
-   * The pinned target for a cookie value, or undefined when the value is forged, stale (target gone) or the
-   * target is not available now: then pick normally and set a new cookie (the client moves).
+   * The pinned target for a cookie value, or undefined when the value is forged, stale (target gone), the
+   * target is not available now, or the upstream is at a circuit limit: then pick normally (which refuses
+   * with `overloaded` in the last case) and set a new cookie (the client moves).
    */
   targetFromCookie(value: string): Target | undefined;
 }

@@ -181,4 +181,47 @@ routes: [ { name: all, match: { path: /* }, upstream: app } ]
     assert.equal((await p.reload(yaml([a, b], '20s'))).msg, 'reloaded');
     assert.deepEqual(await spread(4), { a: 2, b: 2 });
   });
+
+  it('drains a target removed by a reload: no new requests, the one in flight finishes', async (t) => {
+    const replicas = [await startReplica('a'), await startReplica('b'), await startReplica('c')];
+    const [a, b, c] = replicas as [Replica, Replica, Replica];
+    const yaml = (targets: readonly Replica[]) => `
+listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
+upstreams:
+  - { name: app, balance: round-robin, targets: [ ${targets.map((r) => `{ url: "${r.url}" }`).join(', ')} ] }
+routes: [ { name: all, match: { path: /* }, upstream: app } ]
+`;
+    const p = await startPortico(yaml(replicas));
+    t.after(async () => {
+      await p.stop();
+      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
+      for (const r of replicas) await r.close();
+    });
+    const url = `${p.url()}/work`;
+    c.mode = 'hold';
+    const pending: Promise<Reply>[] = [];
+    assert.ok(
+      await until(() => {
+        if (c.held.length > 0) return true;
+        pending.push(send(url));
+        return false;
+      }, 50),
+      'c never got a request',
+    );
+    assert.equal((await p.reload(yaml([a, b]))).msg, 'reloaded');
+    const hitsBefore = c.hits.length;
+    for (let i = 0; i < 10; i++) {
+      const r = await send(url);
+      assert.equal(r.status, 200);
+      assert.notEqual(r.servedBy, 'c');
+    }
+    assert.equal(c.hits.length, hitsBefore, 'the removed target got new requests');
+    c.release();
+    const done = await Promise.all(pending);
+    assert.ok(done.every((r) => r.status === 200));
+    assert.ok(
+      done.some((r) => r.servedBy === 'c'),
+      'the in-flight request on the removed target did not finish',
+    );
+  });
 });

@@ -37,6 +37,11 @@ upstreams:
     retries: { attempts: 3, on: [503], budget: { percent: 100, minConcurrency: 100 } }
   - { name: guarded, balance: round-robin, targets: ${list(guarded)}, circuitBreaker: { maxRequests: 2 } }
   - { name: per-target, balance: round-robin, targets: ${list(guarded)}, circuitBreaker: { maxRequestsPerTarget: 1 } }
+  - name: sticky-guarded
+    balance: round-robin
+    targets: ${list(guarded)}
+    sticky: { secret: ${SECRET} }
+    circuitBreaker: { maxRequests: 1 }
   - name: discovered
     targets: [ { url: "http://localhost:${named.port}" } ]
     discovery: { resolveEvery: 200ms }
@@ -46,6 +51,7 @@ routes:
   - { name: unbudgeted, match: { path: /nobudget/* }, upstream: unbudgeted }
   - { name: guarded, match: { path: /guarded/* }, upstream: guarded }
   - { name: per-target, match: { path: /per-target/* }, upstream: per-target }
+  - { name: sticky-guarded, match: { path: /sticky-guarded/* }, upstream: sticky-guarded }
   - { name: discovered, match: { path: /dns/* }, upstream: discovered }
 `);
     t.after(async () => {
@@ -180,6 +186,34 @@ routes:
         const again = await send(`${base}${path}`);
         assert.equal(again.status, 200, `${limit}: did not recover`);
       }
+    });
+
+    await t.test('circuit breaker: a client pinned by a sticky cookie is refused too at the limit', async () => {
+      const url = `${base}/sticky-guarded/x`;
+      const first = await send(url);
+      assert.equal(first.status, 200);
+      const [pair] = first.setCookie!.split(';') as [string];
+      for (const r of guarded) r.mode = 'hold';
+      const inFlight = send(url, { headers: { cookie: pair } });
+      assert.ok(await until(() => heldOf(guarded) === 1), 'the first request was not in flight');
+      let over: Reply | undefined;
+      const overDone = send(url, { headers: { cookie: pair } }).then((r) => {
+        over = r;
+      });
+      // Either the refusal arrives or (the bug) the request reaches the pinned target.
+      const decided = await until(() => over !== undefined || heldOf(guarded) > 1);
+      const reachedTarget = heldOf(guarded) > 1;
+      for (const r of guarded) {
+        r.mode = 'ok';
+        r.release();
+      }
+      await overDone;
+      assert.equal((await inFlight).status, 200);
+      assert.ok(decided);
+      assert.equal(reachedTarget, false, 'a pinned request went past maxRequests');
+      assert.equal(over!.status, 503);
+      assert.equal((JSON.parse(over!.body) as { code: string }).code, 'GW_UPSTREAM_OVERLOADED');
+      assert.equal((await send(url, { headers: { cookie: pair } })).servedBy, first.servedBy, 'still pinned after');
     });
 
     await t.test('DNS discovery: http://localhost:<port> is resolved to its addresses and served', async () => {

@@ -27,8 +27,8 @@ function config(echoUrl: string, redisUrl: string): string {
   const consumers = Object.entries(KEYS)
     .map(([name, key]) => `  - { name: ${name}, apiKeys: [ ${key} ] }`)
     .join('\n');
-  // The command timeout is raised from its 200ms default so a busy 2-core test machine never turns a slow
-  // (but working) Redis call into a local decision; a killed Redis fails calls at once whatever it is.
+  // Default Redis timeouts (200ms per command): decisions stay exact on a busy machine because a reply that
+  // arrived while an instance's event loop was busy still counts (src/state/redis.ts, `bounded`).
   return `
 listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
 upstreams: [ { name: api, targets: [ { url: ${echoUrl} } ] } ]

@@ -17,7 +17,8 @@ describe('shielding', () => {
     echo = await startEchoUpstream();
     p = await startPortico(`
 listeners:
-  - { name: web, protocol: http, address: 127.0.0.1:0, limits: { maxConnectionsPerClient: 2 } }
+  - { name: web, protocol: http, address: 127.0.0.1:0 }
+  - { name: few, protocol: http, address: 127.0.0.1:0, limits: { maxConnectionsPerClient: 2 } }
   - { name: closed, protocol: http, address: 127.0.0.1:0, deny: [127.0.0.0/8] }
 upstreams: [ { name: echo, targets: [ { url: ${echo.url} } ] } ]
 routes:
@@ -47,20 +48,29 @@ routes:
   });
 
   it('limits connections per client address', async () => {
-    const a = connect(p.port(), '127.0.0.1');
-    const b = connect(p.port(), '127.0.0.1');
-    await Promise.all([once(a, 'connect'), once(b, 'connect')]);
+    const port = p.port('few');
+    // Two keep-alive connections, each proven admitted by a full exchange, then held open.
+    const held = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
     try {
-      const raw = await rawExchange(p.port(), 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
+      for (const socket of held) {
+        await once(socket, 'connect');
+        socket.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n');
+        const [data] = (await once(socket, 'data')) as [Buffer];
+        assert.equal(statusOf(data.toString()), 200);
+      }
+      const raw = await rawExchange(port, 'GET / HTTP/1.1\r\nHost: x\r\n\r\n');
       assert.equal(statusOf(raw), 429);
       assert.match(raw, /GW_TOO_MANY_CONNECTIONS/);
     } finally {
-      a.destroy();
-      b.destroy();
+      for (const socket of held) socket.destroy();
     }
-    // Once they are closed, the client may connect again.
-    await new Promise((r) => setTimeout(r, 100));
-    assert.equal((await fetch(`${p.url()}/again`)).status, 200);
+    // Once they are closed, the client may connect again (bounded wait for the server to see the closes).
+    let status = 0;
+    for (let i = 0; i < 20 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      status = statusOf(await rawExchange(port, 'GET /again HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n'));
+    }
+    assert.equal(status, 200);
   });
 
   it('sends an HTML error page to browsers and problem+json to API clients', async () => {
