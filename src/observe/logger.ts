@@ -16,7 +16,7 @@ export function createLogger(level: LogLevel = 'info'): Logger {
   const destination = pino.destination({ dest: 1, sync: false, minLength: 8192 });
   // Buffered lines still reach the terminal promptly when traffic is light.
   setInterval(() => destination.flush(), 1000).unref();
-  return pino(
+  const logger = pino(
     {
       level,
       base: undefined,
@@ -25,6 +25,20 @@ export function createLogger(level: LogLevel = 'info'): Logger {
     },
     destination,
   );
+  ACCESS_LINES.set(logger, (line) => destination.write(line));
+  return logger;
+}
+
+const ACCESS_LINES = new WeakMap<Logger, (line: string) => void>();
+
+/**
+ * A writer for pre-serialised JSON lines on the logger's destination, or undefined when info lines are off.
+ * The access log uses it: one line per request is worth a hand-built serialiser (pino's generic one costs
+ * several percent of a proxied request).
+ */
+export function lineWriter(logger: Logger): ((line: string) => void) | undefined {
+  if (!logger.isLevelEnabled('info')) return undefined;
+  return ACCESS_LINES.get(logger) ?? ((line: string) => logger.info(JSON.parse(line) as object));
 }
 
 export function flushLogger(log: Logger): void {

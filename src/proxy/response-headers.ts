@@ -40,11 +40,19 @@ export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRunt
     }
     out.push(name, value);
   }
-  if (connectionTokens !== undefined) removeConnectionTokens(out, connectionTokens);
+  if (connectionTokens !== undefined && !isPlainConnectionOption(connectionTokens)) {
+    removeConnectionTokens(out, connectionTokens);
+  }
   out.push(settings.requestIdHeader, requestId);
   if (settings.via) out.push('via', via === undefined ? settings.viaValue : `${via}, ${settings.viaValue}`);
   if (settings.serverHeader !== '') out.push('server', settings.serverHeader);
   return out;
+}
+
+/** `keep-alive` or `close` alone: the common case, which names no other header. */
+function isPlainConnectionOption(value: string): boolean {
+  const v = value.length < 12 ? value.toLowerCase() : value;
+  return v === 'keep-alive' || v === 'close';
 }
 
 /** Removes the headers a `Connection` header lists (other than the `close` / `keep-alive` options). */

@@ -113,6 +113,18 @@ routes:
           after.push(r.servedBy!);
         }
         assert.deepEqual(tally(after), { [moved.servedBy!]: 6 });
+
+        // The old cookie keeps working while its target is out: each failure is retried elsewhere until
+        // passive checks eject the target (5 failures), then the client is balanced without a failed try.
+        let last: Reply | undefined;
+        for (let i = 0; i < 8; i++) {
+          last = await send(url, { headers: { cookie: pair } });
+          assert.equal(last.status, 200, last.body);
+          assert.notEqual(last.servedBy, home);
+          assert.ok(last.setCookie !== undefined && !last.setCookie.startsWith(`${pair};`));
+        }
+        const line = await p.waitFor((l) => l.msg === 'request' && l.requestId === last!.requestId, 10_000);
+        assert.equal(line.retries, undefined, 'the ejected pinned target was still tried');
       },
     );
 
