@@ -8,9 +8,9 @@
 # Environment (defaults in brackets):
 #   DURATION [10]  measured seconds per row      WARMUP [3]  warm-up seconds per row
 #   CONNECTIONS [64]  keep-alive connections     THREADS [1]  wrk threads
-#   ROUNDS [1]  repeats of suite http (interleaved); the report keeps each target's best run
+#   ROUNDS [1]  repeats of all suites (interleaved); the report keeps each target's best run
 #   TARGETS ["direct portico nginx fast-gateway fastify-proxy"]   SCENARIOS ["get-1k get-100k post-16k"]
-#   SUITES [http]  suites to run: http balance l4 gateway h2 (cache: not yet), or all (see bench/lib/suites.sh)
+#   SUITES [http]  suites to run: http balance l4 gateway h2 cache, or all (see bench/lib/suites.sh)
 #   PEERS [1]  0 skips the Node peers          PROFILE [0]  1 writes a --cpu-prof of Portico to the out dir
 #   PROXY_CPU [1] / LOAD_CPU [0]  cores for the proxy and for wrk + origin
 #   PORTICO_REF  a commit to measure (exported read-only with git archive) instead of the working tree
@@ -29,7 +29,7 @@ THREADS=${THREADS:-1}
 TARGETS=${TARGETS:-"direct portico nginx fast-gateway fastify-proxy"}
 SCENARIOS=${SCENARIOS:-"get-1k get-100k post-16k"}
 SUITES=${SUITES:-http}
-[[ $SUITES == all ]] && SUITES="http balance l4 gateway h2"
+[[ $SUITES == all ]] && SUITES="http balance l4 gateway h2 cache"
 PEERS=${PEERS:-1}
 PROFILE=${PROFILE:-0}
 PROXY_CPU=${PROXY_CPU:-1}
@@ -45,6 +45,8 @@ H2_STREAMS=${H2_STREAMS:-4}
 source "$BENCH/lib/util.sh"
 # shellcheck source=bench/lib/servers.sh
 source "$BENCH/lib/servers.sh"
+# shellcheck source=bench/lib/portico-configs.sh
+source "$BENCH/lib/portico-configs.sh"
 # shellcheck source=bench/lib/load.sh
 source "$BENCH/lib/load.sh"
 # shellcheck source=bench/lib/measure.sh
@@ -110,10 +112,16 @@ main() {
   make_origin_files
   start_origin
 
-  local suite
+  local suite round
   for suite in $SUITES; do
     declare -F "suite_$suite" >/dev/null || die "unknown suite '$suite' (see bench/lib/suites.sh)"
-    "suite_$suite"
+  done
+  # Rounds repeat every suite in turn, so slow drifts in the machine's load spread over all targets alike.
+  for ((round = 1; round <= ROUNDS; round++)); do
+    for suite in $SUITES; do
+      log "suite $suite (round $round of $ROUNDS)"
+      "suite_$suite"
+    done
   done
 
   report "Portico benchmark $stamp" | tee "$OUT"

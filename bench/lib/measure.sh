@@ -66,7 +66,7 @@ report() {
   echo
   echo "CPU µs/req: utime+stime of the server process (and its children) over the measured run ÷ requests;"
   echo "for *direct*, the origin's own cost. Peak RSS: VmHWM since the process started (cumulative over its scenarios)."
-  echo "A target measured in several runs (ROUNDS, suite balance) shows its best run: lowest CPU and p99, highest"
+  echo "A target measured in several runs (ROUNDS; suite balance always) shows its best run: lowest CPU and p99, highest"
   echo "req/s, highest RSS (other work on the machine can only add CPU time, so the lowest is the least disturbed)."
   targets_verdict
   if awk -F'\t' '{ k = $1 FS $2 FS $3; if (++c[k] > 1) found = 1 } END { exit !found }' "$ROWS"; then

@@ -1,27 +1,23 @@
 # shellcheck shell=bash
 # @module Benchmark suites. A suite starts what it needs, calls `measure` for each row, and stops its servers.
-# bench/run.sh runs the suites named in SUITES (default: http). To add one, write `suite_<name>` here and
-# name it in SUITES; rows land in the same report, one table per suite.
+# bench/run.sh runs the suites named in SUITES (default: http), ROUNDS times over. To add one, write
+# `suite_<name>` here and name it in SUITES; rows land in the same report, one table per suite.
 
 # Plain HTTP/1.1 proxying: direct (origin), Portico and each peer, for GET 1 KiB, GET 100 KiB and POST 16 KiB.
 # One target runs at a time, so nothing else sits on the proxy's core.
-# ROUNDS > 1 repeats the whole loop (targets interleaved, each restarted); the report keeps each target's best run.
 suite_http() {
-  local round target scenario
-  for ((round = 1; round <= ROUNDS; round++)); do
-    for target in $TARGETS; do
-      log "target $target (round $round of $ROUNDS)"
-      start_target "$target"
-      for scenario in $SCENARIOS; do
-        measure http "$scenario" "$target" "$PID" "$PORT"
-      done
-      stop_target "$target"
+  local target scenario
+  for target in $TARGETS; do
+    log "target $target"
+    start_target "$target"
+    for scenario in $SCENARIOS; do
+      measure http "$scenario" "$target" "$PID" "$PORT"
     done
+    stop_target "$target"
   done
 }
 
-# Hooks for the later issues. Each says what it waits for, so a run that names it fails loudly rather than
-# silently measuring nothing.
+# Suites for the later issues (3: balance, l4; 4: h2, cache; 5: gateway).
 
 # Issue 3: L4 through a `tcp` listener vs direct: 64 MiB downloads (MB/s) and one connection per request
 # (connections/s; every request opens a client and an upstream connection).
@@ -126,4 +122,3 @@ suite_gateway() {
   [[ -z ${REDIS_PID:-} ]] || stop_pid "$REDIS_PID"
 }
 
-not_yet() { die "suite '$1' is not implemented yet: it needs $2"; }
