@@ -1,17 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=4
-/**
- * The `portico` command.
- *
- * Before anything else is loaded, the compile cache keeps Node from type-stripping and compiling every
- * module again at each start (faster start-up and about 10–25 MiB less resident memory).
- *
- * `--max-semi-space-size=4` (in the shebang and the npm scripts): a small young generation keeps the heap
- * from ballooning under load, since a proxy allocates many short-lived objects; peak memory under load drops
- * by about half at no measurable CPU cost (bench/RESULTS.md).
- */
-import module from 'node:module';
-
-module.enableCompileCache?.();
+/** The `portico` command (started by bin/portico.mjs, which turns the compile cache on first). */
 
 const { main } = await import('../src/cli/main.ts');
 

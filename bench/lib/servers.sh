@@ -122,11 +122,11 @@ EOF
   wait_port "$PORT" "$PID" "nginx proxy" "$dir/error.log"
 }
 
-# Node flags from bin/portico.ts's shebang (`#!/usr/bin/env -S node FLAGS`), so Portico runs as `./bin/portico.ts`
-# would, although we start it as `node bin/portico.ts` to pin that exact Node.
+# Node flags from bin/portico.mjs's shebang (`#!/usr/bin/env -S node FLAGS`), so Portico runs as `./bin/portico.mjs`
+# would, although we start it as `node bin/portico.mjs` to pin that exact Node.
 portico_shebang_flags() {
   local first
-  first=$(head -n 1 "$PORTICO_SRC/bin/portico.ts")
+  first=$(head -n 1 "$PORTICO_SRC/bin/portico.mjs")
   if [[ $first == '#!'*' node'* ]]; then echo "${first#*node}"; fi
 }
 
@@ -141,7 +141,7 @@ start_portico() {
   mkdir -p "$dir"
   sed "s/@PORT@/$port/g" >"$dir/portico.yaml"
   # shellcheck disable=SC2086 # flag lists
-  taskset -c "$PROXY_CPU" "$NODE" $(portico_shebang_flags) $PORTICO_NODE_FLAGS "$PORTICO_SRC/bin/portico.ts" \
+  taskset -c "$PROXY_CPU" "$NODE" $(portico_shebang_flags) $PORTICO_NODE_FLAGS "$PORTICO_SRC/bin/portico.mjs" \
     start -c "$dir/portico.yaml" $PORTICO_ARGS \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   PID=$!

@@ -3,10 +3,6 @@
  */
 import { parseArgs } from 'node:util';
 import { LOG_LEVELS, type LogLevel } from '../observe/logger.ts';
-import { configValidators } from '../runtime/validators.ts';
-import { runSchema } from './schema.ts';
-import { runStart } from './start.ts';
-import { runValidate } from './validate.ts';
 
 const USAGE = `Usage: portico <command> [options]
 
@@ -44,12 +40,21 @@ export async function main(argv: string[]): Promise<number> {
   }
   const config = values.config;
   switch (command) {
-    case 'start':
+    case 'start': {
+      const { runStart } = await import('./start.ts');
       return runStart({ config, logLevel: level });
-    case 'validate':
+    }
+    case 'validate': {
+      const [{ runValidate }, { configValidators }] = await Promise.all([
+        import('./validate.ts'),
+        import('../runtime/validators.ts'),
+      ]);
       return runValidate(config, { validators: configValidators() });
-    case 'schema':
+    }
+    case 'schema': {
+      const { runSchema } = await import('./schema.ts');
       return runSchema();
+    }
     case 'demo': {
       const { runDemo } = await import('./demo.ts');
       return runDemo({ logLevel: level });

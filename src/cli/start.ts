@@ -4,8 +4,9 @@
 
 import { dirname, resolve } from 'node:path';
 import { loadConfigFile } from '../config/loader.ts';
+import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
-import { createLogger, flushLogger, type LogLevel } from '../observe/logger.ts';
+import { createLogger, flushLogger, type Logger, type LogLevel } from '../observe/logger.ts';
 import { Runtime } from '../runtime/runtime.ts';
 import { configValidators } from '../runtime/validators.ts';
 
@@ -16,14 +17,21 @@ export interface StartOptions {
 
 export async function runStart(options: StartOptions): Promise<number> {
   const log = createLogger(options.logLevel);
-  let config: Awaited<ReturnType<typeof loadConfigFile>>;
+  let config: Config;
   try {
     config = await loadConfigFile(options.config, { validators: configValidators() });
   } catch (err) {
     process.stderr.write(`portico: cannot start: ${describeStartError(err, options.config)}\n`);
     return 1;
   }
-  const runtime = new Runtime(log, { configDir: dirname(resolve(options.config)) });
+  // One reload at a time, whether asked by SIGHUP or by the admin API (POST /reload).
+  let reloading: Promise<void> = Promise.resolve();
+  const reloadFromSource = (): Promise<void> => {
+    const run = reloading.then(() => reloadFromFile(runtime, log, options.config));
+    reloading = run.catch(() => {});
+    return run;
+  };
+  const runtime = new Runtime(log, { configDir: dirname(resolve(options.config)), reloadFromSource });
   try {
     await runtime.start(config);
   } catch (err) {
@@ -31,25 +39,17 @@ export async function runStart(options: StartOptions): Promise<number> {
     flushLogger(log);
     return 1;
   }
-  log.info({ msg: 'started', config: options.config, listeners: runtime.ports(), pid: process.pid });
+  log.info({
+    msg: 'started',
+    config: options.config,
+    listeners: runtime.ports(),
+    admin: runtime.adminAddress(),
+    pid: process.pid,
+  });
   flushLogger(log);
 
-  let reloading: Promise<void> = Promise.resolve();
   process.on('SIGHUP', () => {
-    reloading = reloading.then(async () => {
-      try {
-        const next = await loadConfigFile(options.config, { validators: configValidators() });
-        await runtime.reload(next);
-        log.info({ msg: 'reloaded', config: options.config, listeners: runtime.ports() });
-        flushLogger(log);
-      } catch (err) {
-        const detail = err instanceof ConfigError ? err.issues.length + ' issue(s)' : String(err);
-        log.error({ msg: 'reload failed; the running config is unchanged', error: detail });
-        process.stderr.write(
-          `portico: reload failed, keeping the running config:\n${describeStartError(err, options.config)}\n`,
-        );
-      }
-    });
+    reloadFromSource().catch(() => {});
   });
 
   return new Promise<number>((resolve) => {
@@ -71,6 +71,25 @@ export async function runStart(options: StartOptions): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+/** Loads the config file and swaps it in; logs and counts the result, and rethrows a failure. */
+async function reloadFromFile(runtime: Runtime, log: Logger, configPath: string): Promise<void> {
+  try {
+    const next = await loadConfigFile(configPath, { validators: configValidators() });
+    await runtime.reload(next);
+    runtime.metrics.reloaded('ok');
+    log.info({ msg: 'reloaded', config: configPath, listeners: runtime.ports(), admin: runtime.adminAddress() });
+    flushLogger(log);
+  } catch (err) {
+    runtime.metrics.reloaded(err instanceof ConfigError ? 'invalid' : 'failed');
+    const detail = err instanceof ConfigError ? err.issues.length + ' issue(s)' : String(err);
+    log.error({ msg: 'reload failed; the running config is unchanged', error: detail });
+    process.stderr.write(
+      `portico: reload failed, keeping the running config:\n${describeStartError(err, configPath)}\n`,
+    );
+    throw err;
+  }
 }
 
 /** One clear line (or one per config issue) for the errors people meet when starting. */

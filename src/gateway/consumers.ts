@@ -3,7 +3,12 @@
  *
  * Built once per config generation from config `consumers`. API keys are kept only as SHA-256 digests, so
  * a lookup hashes the presented key, finds the candidate by digest and confirms it with timingSafeEqual;
- * nothing compares the secret itself byte by byte. Basic-auth passwords are scrypt hashes; a successful
+ * nothing compares the secret itself byte by byte. Keys that verified are remembered (raw key → consumer, a
+ * small bounded Map) so a client sending the same key on every request is not hashed every time: a Map
+ * lookup compares hash codes (V8 seeds its string hash randomly per process) and only compares characters of
+ * an entry whose hash code matches, so its timing does not tell an attacker how close a guess is to a real
+ * key; a miss (unknown key) always takes the hashing path. Unknown keys are never remembered, so a flood of
+ * guesses cannot grow or churn the cache. Basic-auth passwords are scrypt hashes; a successful
  * check is remembered (keyed by a digest of user and password) so scrypt runs once per credential, not per
  * request.
  */
@@ -25,6 +30,10 @@ interface BasicEntry {
 /** Verified basic credentials are remembered this long (a password change is a config reload anyway). */
 const BASIC_CACHE_TTL_MS = 5 * 60_000;
 const BASIC_CACHE_MAX = 10_000;
+/** Verified raw API keys remembered; when full, the oldest entry goes (Map order is insertion order). */
+const KEY_CACHE_MAX = 1024;
+/** Longer presented keys are not remembered (bounded memory: at most KEY_CACHE_MAX × this). */
+const KEY_CACHE_MAX_LENGTH = 256;
 /** Checked against when the user is unknown, so timing does not reveal which usernames exist. */
 const DUMMY_PASSWORD = parseStoredPassword(
   'scrypt:AAAAAAAAAAAAAAAAAAAAAA==:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=',
@@ -42,6 +51,8 @@ class Directory implements ConsumerDirectory {
   readonly #byName = new Map<string, Consumer>();
   /** base64 of the key's SHA-256 → entry. */
   readonly #byKey = new Map<string, KeyEntry>();
+  /** Raw keys that verified → consumer (see the module comment). */
+  readonly #recentKeys = new Map<string, Consumer>();
   readonly #byUser = new Map<string, BasicEntry>();
   /** `claim \0 value` → consumer; #claimNames lists the claims worth looking at. */
   readonly #byClaim = new Map<string, Consumer>();
@@ -75,10 +86,18 @@ class Directory implements ConsumerDirectory {
   }
 
   byApiKey(key: string): Consumer | undefined {
+    const recent = this.#recentKeys.get(key);
+    if (recent !== undefined) return recent;
     const digest = sha256(key);
     const entry = this.#byKey.get(digest.toString('base64'));
     // The map lookup already matched the digest; timingSafeEqual makes the final check explicit and uniform.
-    return entry !== undefined && timingSafeEqual(entry.digest, digest) ? entry.consumer : undefined;
+    if (entry === undefined || !timingSafeEqual(entry.digest, digest)) return undefined;
+    if (key.length <= KEY_CACHE_MAX_LENGTH) {
+      const recentKeys = this.#recentKeys;
+      if (recentKeys.size >= KEY_CACHE_MAX) recentKeys.delete(recentKeys.keys().next().value!);
+      recentKeys.set(key, entry.consumer);
+    }
+    return entry.consumer;
   }
 
   async byBasic(user: string, password: string): Promise<Consumer | undefined> {

@@ -3,8 +3,9 @@
  */
 import type { ServerResponse } from 'node:http';
 import { type Logger, lineWriter } from '../observe/logger.ts';
+import { metricsOf } from '../observe/metrics.ts';
 
-/** Mutable record of one exchange, filled as it goes; written once at the end. */
+/** Mutable record of one exchange, filled as it goes; written (and counted in metrics) once at the end. */
 export class ExchangeLog {
   readonly id: string;
   readonly startedAt: number;
@@ -40,9 +41,11 @@ export class ExchangeLog {
   write(res: ServerResponse): void {
     if (this.#written) return;
     this.#written = true;
+    const now = performance.now();
+    // The one per-request metrics hook: a few numbers bumped, no allocation (src/observe/metrics.ts).
+    metricsOf(this.logger)?.exchangeDone(this, res, now);
     const out = lineWriter(this.logger);
     if (out === undefined) return;
-    const now = performance.now();
     const socket = res.socket ?? res.req?.socket;
     const bytesIn = socket ? socket.bytesRead - this.#bytesReadAtStart : this.bytesIn;
     // The same fields, in the same order, as a pino line (level, time, msg first); strings that may hold

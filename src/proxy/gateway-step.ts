@@ -32,7 +32,7 @@ export class GatewayExchange implements Exchange {
   consumer?: Consumer = undefined;
   claims?: Readonly<Record<string, unknown>> = undefined;
   readonly replyHeaders: Record<string, string> = {};
-  readonly state = new Map<symbol, unknown>();
+  #state: Map<symbol, unknown> | undefined = undefined;
 
   constructor(
     id: string,
@@ -49,6 +49,12 @@ export class GatewayExchange implements Exchange {
     this.params = params;
     this.client = client;
     this.request = { method, path, query, headers };
+  }
+
+  /** Made on first use: most exchanges never pass data between phases. */
+  get state(): Map<symbol, unknown> {
+    if (this.#state === undefined) this.#state = new Map();
+    return this.#state;
   }
 
   now(): number {

@@ -23,6 +23,13 @@ export class L4Listeners {
     this.#log = log;
   }
 
+  /** Client connections open now over every tcp/tls listener (metrics). */
+  connections(): number {
+    let n = 0;
+    for (const { listener } of this.#open.values()) n += listener.connections;
+    return n;
+  }
+
   ports(out: Record<string, number>): void {
     for (const [name, { listener }] of this.#open) out[name] = listener.address.port;
   }

@@ -5,9 +5,11 @@
  * then do listeners switch to it. Requests already running finish on the generation they started with, whose
  * pools close gracefully once nothing uses them. A config with errors is reported and changes nothing.
  */
+import { AdminServer, type AdminView } from '../admin/server.ts';
 import type { Config, ListenerConfig } from '../config/schema.ts';
 import { createAddressMatcher } from '../lib/cidr.ts';
 import type { Logger } from '../observe/logger.ts';
+import { attachMetrics, Metrics } from '../observe/metrics.ts';
 import { Cache, createCacheStore } from '../proxy/cache/cache.ts';
 import { HttpListener, type HttpListenerGeneration } from '../proxy/http-listener.ts';
 import { compileEdgeRules } from '../proxy/redirect.ts';
@@ -15,6 +17,7 @@ import { createAccessCheck } from '../proxy/shield.ts';
 import { UpstreamClients } from '../proxy/upstream-clients.ts';
 import { createStore } from '../state/create-store.ts';
 import type { Store } from '../state/types.ts';
+import type { UpstreamPool } from '../upstream/pool.ts';
 import { Registry } from '../upstream/registry.ts';
 import { type BuiltProxy, buildProxy } from './build-proxy.ts';
 import { L4Listeners } from './l4-listeners.ts';
@@ -27,6 +30,10 @@ interface Generation {
 export interface RuntimeOptions {
   /** Directory of the config file: relative certificate paths are read from it (default: the working directory). */
   readonly configDir?: string;
+  /** Re-reads the config source and calls `reload` (the admin API's POST /reload; SIGHUP does the same). */
+  readonly reloadFromSource?: () => Promise<void>;
+  /** prom-client's process metrics (default true; tests that make many runtimes may turn them off). */
+  readonly processMetrics?: boolean;
 }
 
 /** Listeners the HTTP data path serves (`tcp` / `tls` are L4's). */
@@ -48,11 +55,39 @@ export class Runtime {
   /** The response cache; its contents survive reloads while `cache` settings are unchanged. */
   #cache: { readonly key: string; readonly cache: Cache } | undefined;
   #stopping = false;
+  // --- observability: metrics and the admin API (src/observe/, src/admin/) ---
+  /** Counters of this process; every exchange logged through `log` is recorded here. */
+  readonly metrics: Metrics;
+  readonly #admin: AdminServer;
 
   constructor(log: Logger, options: RuntimeOptions = {}) {
     this.#log = log;
     this.#l4 = new L4Listeners(log);
     this.#configDir = options.configDir;
+    const view = this.adminView(options.reloadFromSource);
+    this.metrics = new Metrics(view, { processMetrics: options.processMetrics });
+    attachMetrics(log, this.metrics);
+    this.#admin = new AdminServer({ ...view, metrics: this.metrics }, log);
+  }
+
+  /** What metrics and the admin API read from the running server; every read sees the current state. */
+  adminView(reload?: () => Promise<void>): Omit<AdminView, 'metrics'> {
+    return {
+      // createPool makes every pool; BuiltProxy types them as the narrower Pool.
+      pools: () => this.#current?.proxy.pools as ReadonlyMap<string, UpstreamPool> | undefined,
+      webSockets: () => this.openWebSockets(),
+      l4Connections: () => this.#l4.connections(),
+      config: () => this.#current?.config,
+      cache: () => this.#cache?.cache,
+      ready: () => this.#current !== undefined && !this.#stopping,
+      draining: () => this.#stopping,
+      reload,
+    };
+  }
+
+  /** Where the admin API listens (`host:port`), when `admin` is configured. */
+  adminAddress(): string | undefined {
+    return this.#admin.address;
   }
 
   /** WebSockets open now, over all listeners. */
@@ -85,12 +120,15 @@ export class Runtime {
         await listener.listen();
       }
       await this.#l4.start(config, gen.proxy.pools);
+      await this.#admin.apply(config.admin?.address);
     } catch (err) {
+      await this.#l4.closeAll();
       for (const l of this.#http.values()) l.stopAccepting();
       this.#http.clear();
       gen.proxy.release();
       throw err;
     }
+    this.metrics.configure(config);
     this.#current = gen;
   }
 
@@ -147,7 +185,9 @@ export class Runtime {
       existing.generation = this.#listenerGeneration(lc, gen);
     }
     await this.#l4.reload(config, gen.proxy.pools, config.proxy.drainTimeout);
+    this.metrics.configure(config);
     this.#current = gen;
+    await this.#admin.reapply(config.admin?.address);
     // In-flight requests hold their own references: undici pools close after their last request.
     previous?.proxy.release();
   }
@@ -174,6 +214,7 @@ export class Runtime {
     await this.#clients.closeAll(1000);
     await this.#store?.store.close().catch(() => {});
     await this.#cache?.cache.close().catch(() => {});
+    await this.#admin.close();
   }
 
   #build(config: Config): Generation {

@@ -61,6 +61,10 @@ class MemoryStore implements Store {
   }
 
   take(key: string, cost: number, spec: RateLimitSpec, nowMs: number): Promise<Decision> {
+    return Promise.resolve(this.takeSync(key, cost, spec, nowMs));
+  }
+
+  takeSync(key: string, cost: number, spec: RateLimitSpec, nowMs: number): Decision {
     const e = this.#entry(key, nowMs);
     let d: Decision;
     if (spec.algorithm === 'token-bucket') {
@@ -72,7 +76,7 @@ class MemoryStore implements Store {
       d = takeWindow(e.window, cost, spec, nowMs);
       e.expiresAt = nowMs + 2 * spec.windowMs;
     }
-    return Promise.resolve(d);
+    return d;
   }
 
   increment(key: string, by: number, ttlMs: number): Promise<number> {
@@ -139,6 +143,8 @@ class MemoryStore implements Store {
 }
 
 /** A store in this process's memory. No I/O; `close()` stops the sweep timer. */
-export function createMemoryStore(opts: MemoryStoreOptions = {}): Store & { sizeForTest(): number } {
+export function createMemoryStore(
+  opts: MemoryStoreOptions = {},
+): Store & { takeSync: NonNullable<Store['takeSync']>; sizeForTest(): number } {
   return new MemoryStore(opts);
 }

@@ -37,6 +37,11 @@ export interface Store {
    * clock works and several instances share one timeline as long as their clocks agree (NTP).
    */
   take(key: string, cost: number, spec: RateLimitSpec, nowMs: number): Promise<Decision>;
+  /**
+   * `take` answered synchronously; present only on stores that need no I/O (memory), so a rate limit on them
+   * costs no promise or microtask per request.
+   */
+  takeSync?(key: string, cost: number, spec: RateLimitSpec, nowMs: number): Decision;
   /** Add `by` to the counter at `key` (created at 0) and set it to expire `ttlMs` from now; returns the new value. */
   increment(key: string, by: number, ttlMs: number): Promise<number>;
   get(key: string): Promise<Buffer | undefined>;

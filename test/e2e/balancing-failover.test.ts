@@ -200,14 +200,22 @@ routes: [ { name: all, match: { path: /* }, upstream: app } ]
     const url = `${p.url()}/work`;
     c.mode = 'hold';
     const pending: Promise<Reply>[] = [];
+    let answered = 0;
     assert.ok(
       await until(() => {
         if (c.held.length > 0) return true;
-        pending.push(send(url));
+        pending.push(
+          send(url).then((r) => {
+            answered++;
+            return r;
+          }),
+        );
         return false;
       }, 50),
       'c never got a request',
     );
+    // Every request sent so far is answered or held by c, so none is still on its way to c.
+    assert.ok(await until(() => answered + c.held.length === pending.length), 'warm-up requests did not settle');
     assert.equal((await p.reload(yaml([a, b]))).msg, 'reloaded');
     const hitsBefore = c.hits.length;
     for (let i = 0; i < 10; i++) {

@@ -11,7 +11,7 @@ import { loadConfigFile } from '../../src/config/loader.ts';
 import { configValidators } from '../../src/runtime/validators.ts';
 
 const EXAMPLES = new URL('../../examples/', import.meta.url).pathname;
-const BIN = new URL('../../bin/portico.ts', import.meta.url).pathname;
+const BIN = new URL('../../bin/portico.mjs', import.meta.url).pathname;
 
 /** Values for the ${VAR} references examples use (ports of demo backends, secrets). */
 const EXAMPLE_ENV: Record<string, string> = {

@@ -10,7 +10,7 @@ import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BIN = new URL('../../bin/portico.ts', import.meta.url).pathname;
+const BIN = new URL('../../bin/portico.mjs', import.meta.url).pathname;
 
 export interface LogLine {
   readonly msg?: string;

@@ -80,6 +80,26 @@ export class StoreGuard {
     return this.#degraded;
   }
 
+  /**
+   * True when the shared store answers synchronously (memory): callers may use `takeSync` and stay off the
+   * promise path. Such a store has no fallback (it cannot become unreachable).
+   */
+  get sync(): boolean {
+    return this.#shared.takeSync !== undefined;
+  }
+
+  /** `take` for a synchronous store (`sync`); a store that throws counts as unavailable, as in `take`. */
+  takeSync(key: string, cost: number, spec: RateLimitSpec, now: number): Decision | undefined {
+    try {
+      return this.#shared.takeSync!(key, cost, spec, now);
+    } catch (err) {
+      this.stats.storeFailures++;
+      this.stats.unavailable++;
+      this.#enterDegraded(err instanceof Error ? err.message : String(err));
+      return undefined;
+    }
+  }
+
   /** A decision, or undefined when the store is unavailable and the policy is `closed`. */
   async take(
     key: string,

@@ -15,7 +15,17 @@ export function policyMember(id: string, quota: number, windowMs: number): strin
 }
 
 export function limitMember(id: string, remaining: number, resetMs: number): string {
-  return `"${id}";r=${remaining};t=${Math.ceil(resetMs / 1000)}`;
+  return limitMemberFrom(limitMemberHead(id), remaining, resetMs);
+}
+
+/** The constant start of a policy's `RateLimit` member (`"<id>";r=`); built once per plan. */
+export function limitMemberHead(id: string): string {
+  return `"${id}";r=`;
+}
+
+/** The per-request `RateLimit` member from its precomputed head: two numbers, no other formatting. */
+export function limitMemberFrom(head: string, remaining: number, resetMs: number): string {
+  return head + remaining + ';t=' + Math.ceil(resetMs / 1000);
 }
 
 /** Adds a list member to a structured-field list header, keeping members other policies set. */

@@ -4,7 +4,7 @@
  * when the shared store fails. Everything but the store call is precomputed in `create`.
  */
 import type { ErrorCode, LocalReply } from '../../errors.ts';
-import type { RateLimitSpec } from '../../state/types.ts';
+import type { Decision, RateLimitSpec } from '../../state/types.ts';
 import {
   CONTINUE,
   type Consumer,
@@ -18,7 +18,8 @@ import { type RateLimitConfig, rateLimitConfig } from './config.ts';
 import { StoreGuard } from './guard.ts';
 import {
   appendMember,
-  limitMember,
+  limitMemberFrom,
+  limitMemberHead,
   policyMember,
   RATELIMIT,
   RATELIMIT_POLICY,
@@ -45,6 +46,14 @@ interface Plan {
   readonly spec: RateLimitSpec;
   readonly localSpec: RateLimitSpec;
   readonly policyHeader: string;
+  /** `"<id>";r=`: the RateLimit member up to the remaining count. */
+  readonly limitHead: string;
+}
+
+/** A consumer's plan and, when the key is the consumer alone, its whole store key: one WeakMap hit per request. */
+interface ConsumerEntry {
+  readonly plan: Plan;
+  readonly key: string | undefined;
 }
 
 function makePlan(
@@ -68,7 +77,14 @@ function makePlan(
     ...(spec.burst === undefined ? {} : { burst: Math.max(1, Math.ceil(spec.burst / div)) }),
   });
   const id = planName === undefined ? policy : `${policy}.${planName}`;
-  return { prefix: `rl:${policy}:${planName ?? ''}:`, id, spec, localSpec, policyHeader: policyMember(id, limit, per) };
+  return {
+    prefix: `rl:${policy}:${planName ?? ''}:`,
+    id,
+    spec,
+    localSpec,
+    policyHeader: policyMember(id, limit, per),
+    limitHead: limitMemberHead(id),
+  };
 }
 
 class RateLimitPolicy implements Policy {
@@ -77,11 +93,15 @@ class RateLimitPolicy implements Policy {
   readonly guard: StoreGuard;
   readonly #default: Plan;
   readonly #plans: readonly (readonly [group: string, plan: Plan])[];
-  readonly #byConsumer = new WeakMap<Consumer, Plan>();
+  readonly #byConsumer = new WeakMap<Consumer, ConsumerEntry>();
   readonly #key: (ex: Exchange) => string;
+  /** The key is `consumer` alone: the store key is cached per consumer. */
+  readonly #consumerKey: boolean;
   readonly #cost: number;
   readonly #enforce: boolean;
   readonly #deps: PolicyDeps;
+  /** The store answers synchronously (memory): the hook returns a Verdict, not a promise. */
+  readonly #sync: boolean;
 
   constructor(name: string, c: RateLimitConfig, deps: PolicyDeps) {
     this.name = name;
@@ -91,36 +111,51 @@ class RateLimitPolicy implements Policy {
       ([group, p]) => [group, makePlan(name, group, p.limit, p.per ?? c.per, p.burst, c)] as const,
     );
     this.#key = compileKey(c.key);
+    this.#consumerKey = c.key === 'consumer' || (Array.isArray(c.key) && c.key.length === 1 && c.key[0] === 'consumer');
     this.#cost = c.cost;
     this.#enforce = c.enforce;
     this.guard = new StoreGuard(deps.store, c.onStoreFailure, name, deps);
+    this.#sync = this.guard.sync;
   }
 
   /** The consumer's plan: the first configured plan naming one of its groups, else the default. Cached. */
-  #planOf(consumer: Consumer | undefined): Plan {
-    if (consumer === undefined || this.#plans.length === 0) return this.#default;
-    let plan = this.#byConsumer.get(consumer);
-    if (plan !== undefined) return plan;
-    plan = this.#default;
+  #entryOf(consumer: Consumer): ConsumerEntry {
+    let entry = this.#byConsumer.get(consumer);
+    if (entry !== undefined) return entry;
+    let plan = this.#default;
     for (const [group, p] of this.#plans) {
       if (consumer.groups.includes(group)) {
         plan = p;
         break;
       }
     }
-    this.#byConsumer.set(consumer, plan);
-    return plan;
+    entry = { plan, key: this.#consumerKey ? `${plan.prefix}c:${consumer.name}` : undefined };
+    this.#byConsumer.set(consumer, entry);
+    return entry;
   }
 
-  async onRequest(ex: Exchange): Promise<Verdict> {
-    const plan = this.#planOf(ex.consumer);
-    const d = await this.guard.take(
-      plan.prefix + this.#key(ex),
-      this.#cost,
-      plan.spec,
-      plan.localSpec,
-      this.#deps.now(),
-    );
+  onRequest(ex: Exchange): Verdict | Promise<Verdict> {
+    const consumer = ex.consumer;
+    let plan: Plan;
+    let key: string | undefined;
+    if (consumer === undefined) {
+      plan = this.#default;
+    } else {
+      const entry = this.#entryOf(consumer);
+      plan = entry.plan;
+      key = entry.key;
+    }
+    key ??= plan.prefix + this.#key(ex);
+    const now = this.#deps.now();
+    if (this.#sync) return this.#decide(ex, plan, this.guard.takeSync(key, this.#cost, plan.spec, now));
+    return this.#takeAsync(ex, plan, key, now);
+  }
+
+  async #takeAsync(ex: Exchange, plan: Plan, key: string, now: number): Promise<Verdict> {
+    return this.#decide(ex, plan, await this.guard.take(key, this.#cost, plan.spec, plan.localSpec, now));
+  }
+
+  #decide(ex: Exchange, plan: Plan, d: Decision | undefined): Verdict {
     if (d === undefined) {
       if (!this.#enforce) return CONTINUE;
       return { kind: 'reply', reply: stateUnavailable(this.name) };
@@ -133,8 +168,9 @@ class RateLimitPolicy implements Policy {
         );
       return CONTINUE;
     }
-    appendMember(ex.replyHeaders, RATELIMIT_POLICY, plan.policyHeader);
-    appendMember(ex.replyHeaders, RATELIMIT, limitMember(plan.id, d.remaining, d.resetMs));
+    const h = ex.replyHeaders;
+    appendMember(h, RATELIMIT_POLICY, plan.policyHeader);
+    appendMember(h, RATELIMIT, limitMemberFrom(plan.limitHead, d.remaining, d.resetMs));
     if (d.allowed) return CONTINUE;
     const reply: LocalReply = {
       status: 429,

@@ -40,45 +40,92 @@ export interface HeaderPlan {
   apply(headers: HeaderBag, ex: Exchange): string | undefined;
 }
 
+/**
+ * A rule value: a constant (checked once here) or a template rendered and checked per request. Kept in
+ * parallel arrays so applying the rules walks arrays of strings, with no tuple or iterator per rule.
+ */
+interface ValueRules {
+  readonly names: readonly string[];
+  /** The constant value, or undefined for a template. */
+  readonly constants: readonly (string | undefined)[];
+  readonly templates: readonly (Template | undefined)[];
+  /** A constant that is not a valid field value: always reported, never written. */
+  readonly invalid: readonly boolean[];
+}
+
 /** `join`: a repeated request header becomes one comma-joined value; `array`: response headers keep a list. */
 export function compileHeaders(rules: HeaderRules, addMode: 'join' | 'array'): HeaderPlan {
   const remove = (rules.remove ?? []).map((n) => n.toLowerCase());
-  const rename = Object.entries(rules.rename ?? {}).map(([a, b]) => [a.toLowerCase(), b.toLowerCase()] as const);
-  const set = templates(rules.set);
-  const add = templates(rules.add);
+  const renameFrom: string[] = [];
+  const renameTo: string[] = [];
+  for (const [a, b] of Object.entries(rules.rename ?? {})) {
+    renameFrom.push(a.toLowerCase());
+    renameTo.push(b.toLowerCase());
+  }
+  const set = valueRules(rules.set);
+  const add = valueRules(rules.add);
+  const join = addMode === 'join';
   return {
     apply(headers, ex) {
       let invalid: string | undefined;
-      for (const name of remove) delete headers[name];
-      for (const [from, to] of rename) {
+      for (let i = 0; i < remove.length; i++) delete headers[remove[i]!];
+      for (let i = 0; i < renameFrom.length; i++) {
+        const from = renameFrom[i]!;
         const value = headers[from];
         if (value === undefined) continue;
         delete headers[from];
-        headers[to] = value;
+        headers[renameTo[i]!] = value;
       }
-      for (const [name, template] of set) {
-        const value = template.render(ex);
-        if (INVALID_VALUE.test(value)) invalid = name;
-        else headers[name] = value;
+      for (let i = 0; i < set.names.length; i++) {
+        const value = valueOf(set, i, ex);
+        if (value === undefined) invalid = set.names[i];
+        else headers[set.names[i]!] = value;
       }
-      for (const [name, template] of add) {
-        const value = template.render(ex);
-        if (INVALID_VALUE.test(value)) {
+      for (let i = 0; i < add.names.length; i++) {
+        const name = add.names[i]!;
+        const value = valueOf(add, i, ex);
+        if (value === undefined) {
           invalid = name;
           continue;
         }
         const existing = headers[name];
         if (existing === undefined) headers[name] = value;
         else if (Array.isArray(existing)) headers[name] = [...existing, value];
-        else headers[name] = addMode === 'join' ? `${existing}, ${value}` : [String(existing), value];
+        else headers[name] = join ? `${existing}, ${value}` : [String(existing), value];
       }
       return invalid;
     },
   };
 }
 
-function templates(map: Readonly<Record<string, string>> | undefined): (readonly [string, Template])[] {
-  return Object.entries(map ?? {}).map(([name, text]) => [name.toLowerCase(), compile(text)] as const);
+/** Rule `i`'s value for this exchange; undefined when it is not a valid field value. */
+function valueOf(rules: ValueRules, i: number, ex: Exchange): string | undefined {
+  const constant = rules.constants[i];
+  if (constant !== undefined) return rules.invalid[i] ? undefined : constant;
+  const value = rules.templates[i]!.render(ex);
+  return INVALID_VALUE.test(value) ? undefined : value;
+}
+
+function valueRules(map: Readonly<Record<string, string>> | undefined): ValueRules {
+  const names: string[] = [];
+  const constants: (string | undefined)[] = [];
+  const templates: (Template | undefined)[] = [];
+  const invalid: boolean[] = [];
+  for (const [name, text] of Object.entries(map ?? {})) {
+    const template = compile(text);
+    names.push(name.toLowerCase());
+    if (template.constant) {
+      const value = template.render(undefined as unknown as Exchange);
+      constants.push(value);
+      templates.push(undefined);
+      invalid.push(INVALID_VALUE.test(value));
+    } else {
+      constants.push(undefined);
+      templates.push(template);
+      invalid.push(false);
+    }
+  }
+  return { names, constants, templates, invalid };
 }
 
 export interface QueryPlan {

@@ -36,11 +36,12 @@
  * - Compression runs after the cache: entries hold the upstream's representation.
  * - After an unsafe request (POST, PUT, DELETE, PATCH) succeeds with 2xx/3xx, call `rc.invalidate(req)`.
  */
+import { createRequire } from 'node:module';
 import { type Directives, type HeaderValue, parseCacheControl } from './directives.ts';
 import { KeyBuilder, variantKey } from './key.ts';
 import { MemoryStore } from './memory-store.ts';
 import { currentAge, isBypassRequest, usability } from './policy.ts';
-import { RedisStore } from './redis-store.ts';
+import type { RedisStore as RedisStoreClass } from './redis-store.ts';
 import { respondFromEntry, type ServedResponse } from './respond.ts';
 import type { CacheSettings, RouteCacheConfig } from './schema.ts';
 import { type Flight, Ticket, type TicketHost } from './ticket.ts';
@@ -87,6 +88,8 @@ const PRAGMA_NO_CACHE: Readonly<Directives> = Object.freeze({ ...parseCacheContr
 /** Builds the store the top-level `cache` block describes. `onError` sees Redis failures (log + count). */
 export function createCacheStore(settings: CacheSettings, onError?: (err: Error) => void): CacheStore {
   if (settings.store === 'memory') return new MemoryStore({ maxSize: settings.maxSize });
+  // Loaded only when a config asks for it: ioredis costs memory a memory cache never needs.
+  const { RedisStore } = createRequire(import.meta.url)('./redis-store.ts') as { RedisStore: typeof RedisStoreClass };
   return new RedisStore({
     url: settings.url,
     prefix: settings.prefix,
