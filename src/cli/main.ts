@@ -11,6 +11,8 @@ Commands:
   validate   Check a config file and print every problem with its file, line and path
   schema     Print the config file's JSON Schema (for editors)
   demo       Start demo backends and Portico with examples/demo.yaml, and print URLs to try
+  hash-password
+             Read a password from standard input and print its scrypt hash for a consumer's basicAuth
   help       Show this help
 
 Options:
@@ -54,6 +56,10 @@ export async function main(argv: string[]): Promise<number> {
     case 'schema': {
       const { runSchema } = await import('./schema.ts');
       return runSchema();
+    }
+    case 'hash-password': {
+      const { runHashPassword } = await import('./hash-password.ts');
+      return runHashPassword();
     }
     case 'demo': {
       const { runDemo } = await import('./demo.ts');

@@ -3,8 +3,8 @@
  * dial fails or times out. Every attempt is reported to the pool (begin → outcome), so passive health
  * and connection counts see L4 traffic too.
  */
-import { connect, type Socket } from 'node:net';
-import type { AttemptOutcome, Pool, Target } from '../upstream/types.ts';
+import { connect, type OnReadOpts, type Socket } from 'node:net';
+import type { AttemptOutcome, PickHint, Pool, Target } from '../upstream/types.ts';
 import type { L4Log } from './types.ts';
 
 export interface Upstream {
@@ -16,11 +16,12 @@ export interface Upstream {
 
 const CONNECT_FAILURE: AttemptOutcome = { kind: 'connect-failure' };
 const TIMEOUT: AttemptOutcome = { kind: 'timeout' };
+const NO_HINT: PickHint = {};
 
-/** Dials one target; resolves the connected socket or the outcome of the failure. */
-function dial(target: Target, timeoutMs: number): Promise<Socket | AttemptOutcome> {
+/** Dials one target; resolves the connected socket (paused) or the outcome of the failure. */
+function dial(target: Target, timeoutMs: number, onread: OnReadOpts): Promise<Socket | AttemptOutcome> {
   return new Promise((resolve) => {
-    const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true });
+    const socket = connect({ host: target.host, port: target.port, allowHalfOpen: true, noDelay: true, onread });
     const timer =
       timeoutMs > 0
         ? setTimeout(() => {
@@ -36,6 +37,8 @@ function dial(target: Target, timeoutMs: number): Promise<Socket | AttemptOutcom
     socket.once('connect', () => {
       clearTimeout(timer);
       socket.off('error', onError);
+      // No read until the pipe is set up (a server-first target may speak at once).
+      socket.pause();
       resolve(socket);
     });
   });
@@ -43,25 +46,27 @@ function dial(target: Target, timeoutMs: number): Promise<Socket | AttemptOutcom
 
 /**
  * Picks and dials targets until one connects, trying each target at most once. Resolves undefined when
- * none is available or all failed, or when `client` went away meanwhile.
+ * none is available or all failed, or when `client` went away meanwhile. `hashKey` is the client's address
+ * when the pool hashes (else undefined); every dial gets `onread` (see pipe.ts).
  */
 export async function connectWithFailover(
   pool: Pool,
-  clientIp: string,
+  hashKey: string | undefined,
   timeoutMs: number,
   client: Socket,
+  onread: OnReadOpts,
   log: L4Log,
   listener: string,
 ): Promise<Upstream | undefined> {
-  const tried = new Set<Target>();
-  const hint = { hashKey: clientIp, exclude: tried };
+  // The set of tried targets is only needed once there is a second attempt.
+  let tried: Set<Target> | undefined;
+  let hint: PickHint = hashKey === undefined ? NO_HINT : { hashKey };
   const attempts = pool.targets.length;
   for (let i = 0; i < attempts; i++) {
     const target = pool.pick(hint);
     if (target === undefined) break;
-    tried.add(target);
     const done = pool.begin(target, i > 0);
-    const result = await dial(target, timeoutMs);
+    const result = await dial(target, timeoutMs, onread);
     if (!('kind' in result)) {
       if (client.destroyed) {
         result.destroy();
@@ -71,6 +76,11 @@ export async function connectWithFailover(
       return { socket: result, target, done };
     }
     done(result);
+    if (tried === undefined) {
+      tried = new Set<Target>();
+      hint = { hashKey, exclude: tried };
+    }
+    tried.add(target);
     log.warn({ listener, upstream: pool.name, target: target.key, outcome: result.kind }, 'l4 connect failed');
     if (client.destroyed) return undefined;
   }

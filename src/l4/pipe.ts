@@ -1,14 +1,19 @@
 /**
- * @module Copies bytes both ways between a client and a target, as Traefik's tcp/proxy.go does:
- * backpressure through stream pipes, a FIN from one side becomes end() on the other (half-close both
- * ways; sockets are made with allowHalfOpen), an error on either side destroys both, an idle timeout
- * closes both. Reports how it ended once both sockets are closed.
+ * @module Copies bytes both ways between a client and a target, as Traefik's tcp/proxy.go does: backpressure
+ * both ways, a FIN from one side becomes end() on the other (half-close both ways; sockets are made with
+ * allowHalfOpen), an error on either side destroys both, an idle timeout closes both. Reports how it ended
+ * once both sockets are closed.
+ *
+ * Not stream.pipe(): it costs a dozen listeners per socket and a Readable round trip per chunk. The target
+ * side is read through net's `onread` option into reused buffers (read-buffers.ts) and written straight to
+ * the client; the client side uses plain 'data' events (net offers `onread` only to sockets it dials).
+ * Create the Bridge before dialling, pass `bridge.onread` to the dial, then `start` it.
  */
-
-import type { Socket } from 'node:net';
+import type { OnReadOpts, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AttemptOutcome } from '../upstream/types.ts';
 import { looksLikeProxyHeader } from './proxy-protocol.ts';
+import { copyShared, releaseBig, SHARED, takeBig } from './read-buffers.ts';
 import type { L4Log } from './types.ts';
 
 /**
@@ -24,65 +29,133 @@ function isPeerGone(err: NodeJS.ErrnoException): boolean {
   return err.code === 'ECONNRESET' || err.code === 'EPIPE' || err.code === 'ECONNABORTED';
 }
 
+/** A net.Socket or a TLSSocket. */
+export type ClientStream = Duplex & { setTimeout: Socket['setTimeout'] };
+
 export interface PipeOptions {
   readonly idleTimeoutMs: number;
   /** Close the connection if the client's first bytes look like a PROXY header (untrusted peer). */
   readonly rejectProxyHeader: boolean;
-  readonly log: L4Log;
-  /** Log fields naming this connection. */
-  readonly fields: Readonly<Record<string, unknown>>;
   readonly onDone: (outcome: AttemptOutcome) => void;
 }
 
-/** Pipes `client` ⇄ `upstream` until both are closed. `client` is a net.Socket or a TLSSocket. */
-export function pipeBoth(
-  client: Duplex & { setTimeout: Socket['setTimeout'] },
-  upstream: Socket,
-  o: PipeOptions,
-): void {
-  let outcome: AttemptOutcome = L4_CLOSED;
-  let open = 2;
-  const onClose = (): void => {
-    if (--open === 0) o.onDone(outcome);
+/** Log fields naming a connection; built only when something is logged. */
+export type Describe = () => Record<string, unknown>;
+
+/** One client connection's pipe. */
+export class Bridge {
+  /** For the target's net.connect: reads land in the bridge's buffers and go straight to the client. */
+  readonly onread: OnReadOpts;
+  readonly #client: ClientStream;
+  readonly #log: L4Log;
+  readonly #describe: Describe;
+  #upstream: Socket | undefined;
+  #onDone: PipeOptions['onDone'] = noop;
+  /** The buffer the target's next read lands in: SHARED, or a private one during a bulk transfer. */
+  #next: Buffer = SHARED;
+  /** Target reading is stopped until the client's pending write completes. */
+  #waiting = false;
+  #checkProxyHeader = false;
+  #outcome: AttemptOutcome = L4_CLOSED;
+  #open = 2;
+  readonly #afterClientWrite = (): void => {
+    if (this.#waiting && this.#client.writableLength === 0) {
+      this.#waiting = false;
+      this.#upstream?.resume();
+    }
   };
-  const fail = (side: 'client' | 'upstream', err: NodeJS.ErrnoException): void => {
-    if (side === 'upstream' && outcome === L4_CLOSED) outcome = RESET;
-    if (side === 'client' && outcome === L4_CLOSED) outcome = CANCELLED;
-    if (isPeerGone(err)) o.log.debug({ ...o.fields, side, code: err.code }, 'l4 peer reset');
-    else o.log.warn({ ...o.fields, side, code: err.code, err: err.message }, 'l4 socket error');
-    client.destroy();
-    upstream.destroy();
-  };
-  client.on('error', (err: NodeJS.ErrnoException) => fail('client', err));
-  upstream.on('error', (err: NodeJS.ErrnoException) => fail('upstream', err));
-  // A side that closes before the other finished sending was torn down (drain, TLS failure): tear the
-  // other down too. After a graceful FIN both ways, the other side's readable has already ended.
-  client.on('close', () => {
-    if (!upstream.readableEnded) upstream.destroy();
-    onClose();
-  });
-  upstream.on('close', () => {
-    if (!client.readableEnded) client.destroy();
-    onClose();
-  });
-  if (o.idleTimeoutMs > 0) {
-    // Every byte either way passes through the client socket, so its timer measures the connection's idleness.
-    client.setTimeout(o.idleTimeoutMs);
-    client.on('timeout', () => {
-      o.log.debug(o.fields, 'l4 idle timeout');
-      client.destroy();
-      upstream.destroy();
-    });
+
+  constructor(client: ClientStream, log: L4Log, describe: Describe) {
+    this.#client = client;
+    this.#log = log;
+    this.#describe = describe;
+    this.onread = { buffer: () => this.#next, callback: (n, buf) => this.#fromUpstream(n, buf as Buffer) };
   }
-  if (o.rejectProxyHeader) {
-    // Registered before pipe() so it sees the first chunk before it is forwarded.
-    client.once('data', (chunk: Buffer) => {
-      if (!looksLikeProxyHeader(chunk)) return;
-      o.log.warn(o.fields, 'l4 PROXY header from an untrusted peer');
-      client.destroy();
-      upstream.destroy();
+
+  /** Pipes until both sockets are closed. `upstream` was dialled with `onread` and is paused. */
+  start(upstream: Socket, o: PipeOptions): void {
+    const client = this.#client;
+    this.#upstream = upstream;
+    this.#onDone = o.onDone;
+    this.#checkProxyHeader = o.rejectProxyHeader;
+    client.on('error', (err: NodeJS.ErrnoException) => this.#fail('client', err));
+    upstream.on('error', (err: NodeJS.ErrnoException) => this.#fail('upstream', err));
+    // A side that closes before the other finished sending was torn down (drain, TLS failure): tear the
+    // other down too. After a graceful FIN both ways, the other side's readable has already ended.
+    client.on('close', () => {
+      if (!upstream.readableEnded) upstream.destroy();
+      this.#closed();
     });
+    upstream.on('close', () => {
+      if (!client.readableEnded) client.destroy();
+      this.#closed();
+    });
+    client.on('end', () => upstream.end());
+    upstream.on('end', () => client.end());
+    client.on('data', (chunk: Buffer) => this.#fromClient(chunk));
+    upstream.on('drain', () => client.resume());
+    if (o.idleTimeoutMs > 0) {
+      // Every byte either way is read from or written to the client socket, and both refresh its timer.
+      client.setTimeout(o.idleTimeoutMs);
+      client.on('timeout', () => {
+        this.#log.debug(this.#describe(), 'l4 idle timeout');
+        client.destroy();
+        upstream.destroy();
+      });
+    }
+    // Both were paused: the client by pauseOnConnect (or a preread, or the TLS handshake), the target on connect.
+    client.resume();
+    upstream.resume();
   }
-  client.pipe(upstream);
-  upstream.pipe(client);
+
+  #fromClient(chunk: Buffer): void {
+    if (this.#checkProxyHeader) {
+      this.#checkProxyHeader = false;
+      if (looksLikeProxyHeader(chunk)) {
+        this.#log.warn(this.#describe(), 'l4 PROXY header from an untrusted peer');
+        this.#client.destroy();
+        this.#upstream?.destroy();
+        return;
+      }
+    }
+    if (this.#upstream?.write(chunk) === false) this.#client.pause();
+  }
+
+  /** net's onread callback: returning false stops reading the target. */
+  #fromUpstream(n: number, buf: Buffer): boolean {
+    const client = this.#client;
+    if (buf === SHARED) {
+      // Other connections read into SHARED next: copy out. A full read starts a bulk transfer.
+      client.write(copyShared(n), this.#afterClientWrite);
+      if (n === SHARED.length) this.#next = takeBig();
+    } else {
+      // Zero copy: `buf` is read into again only after this write is complete (see #afterClientWrite).
+      client.write(buf.subarray(0, n), this.#afterClientWrite);
+      if (n < buf.length && client.writableLength === 0) {
+        releaseBig(buf);
+        this.#next = SHARED;
+      }
+    }
+    if (client.writableLength === 0) return true;
+    this.#waiting = true;
+    return false;
+  }
+
+  #fail(side: 'client' | 'upstream', err: NodeJS.ErrnoException): void {
+    if (this.#outcome === L4_CLOSED) this.#outcome = side === 'upstream' ? RESET : CANCELLED;
+    if (isPeerGone(err)) this.#log.debug({ ...this.#describe(), side, code: err.code }, 'l4 peer reset');
+    else this.#log.warn({ ...this.#describe(), side, code: err.code, err: err.message }, 'l4 socket error');
+    this.#client.destroy();
+    this.#upstream?.destroy();
+  }
+
+  #closed(): void {
+    if (--this.#open !== 0) return;
+    // Both sockets are closed: no read and no write uses the private buffer any more.
+    if (this.#next !== SHARED) releaseBig(this.#next);
+    this.#next = SHARED;
+    this.#onDone(this.#outcome);
+  }
 }
+
+function noop(): void {}

@@ -11,7 +11,7 @@ import { type SecureContext, TLSSocket } from 'node:tls';
 import type { Pool } from '../upstream/types.ts';
 import { connectWithFailover } from './connect.ts';
 import { unmapIPv4 } from './ip.ts';
-import { pipeBoth } from './pipe.ts';
+import { Bridge } from './pipe.ts';
 import { preread } from './preread.ts';
 import {
   type Endpoint,
@@ -57,15 +57,57 @@ function proxyParser(buf: Buffer): ProxyParseResult | undefined {
   return r;
 }
 
+/** The client's address as a PROXY header or a log line names it (IPv4-mapped IPv6 unmapped). */
+function peerOf(socket: Socket): Endpoint {
+  return { address: unmapIPv4(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
+}
+
+function localOf(socket: Socket): Endpoint {
+  return { address: unmapIPv4(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
+}
+
+/**
+ * Per-connection facts that only logs, hashing and PROXY headers need. Addresses cost a system call each,
+ * so they are read on first use; a plain connection that logs nothing never reads them.
+ */
+class Conn {
+  readonly socket: Socket;
+  readonly listener: string;
+  /** Set from a PROXY header received from a trusted peer. */
+  client: Endpoint | undefined;
+  local: Endpoint | undefined;
+  upstream: string | undefined;
+  target: string | undefined;
+  readonly describe = (): Record<string, unknown> => {
+    const c = this.clientEndpoint();
+    const f: Record<string, unknown> = { listener: this.listener, client: `${c.address}:${c.port}` };
+    if (this.upstream !== undefined) f.upstream = this.upstream;
+    if (this.target !== undefined) f.target = this.target;
+    return f;
+  };
+
+  constructor(socket: Socket, listener: string) {
+    this.socket = socket;
+    this.listener = listener;
+  }
+
+  clientEndpoint(): Endpoint {
+    this.client ??= peerOf(this.socket);
+    return this.client;
+  }
+
+  localEndpoint(): Endpoint {
+    this.local ??= localOf(this.socket);
+    return this.local;
+  }
+}
+
 /** Runs one connection. Never rejects. */
 export async function runSession(socket: Socket, plan: Plan): Promise<void> {
   const log = plan.log;
   // Errors before the pipe owns the socket: just let it close.
-  const early = (): void => {};
-  socket.on('error', early);
-  let client: Endpoint = { address: unmapIPv4(socket.remoteAddress ?? ''), port: socket.remotePort ?? 0 };
-  let local: Endpoint = { address: unmapIPv4(socket.localAddress ?? ''), port: socket.localPort ?? 0 };
-  const fields = { listener: plan.listener, client: `${client.address}:${client.port}` };
+  socket.on('error', noop);
+  const conn = new Conn(socket, plan.listener);
   let pending: Buffer | undefined;
   let rejectProxyHeader = false;
 
@@ -75,14 +117,14 @@ export async function runSession(socket: Socket, plan: Plan): Promise<void> {
       const r = await preread(socket, undefined, proxyParser, plan.handshakeTimeoutMs);
       if (r.kind !== 'parsed' || r.result.kind !== 'header') {
         const why = r.kind === 'parsed' && r.result.kind === 'invalid' ? r.result.reason : r.kind;
-        log.warn({ ...fields, reason: why }, 'l4 missing or bad PROXY header from trusted peer');
+        log.warn({ ...conn.describe(), reason: why }, 'l4 missing or bad PROXY header from trusted peer');
         socket.destroy();
         return;
       }
       const { header, length } = r.result;
       if (header.command === 'proxy' && header.source !== undefined && header.destination !== undefined) {
-        client = header.source;
-        local = header.destination;
+        conn.client = header.source;
+        conn.local = header.destination;
       }
       if (r.buffered.length > length) pending = r.buffered.subarray(length);
     } else rejectProxyHeader = true;
@@ -102,7 +144,7 @@ export async function runSession(socket: Socket, plan: Plan): Promise<void> {
     const r = await preread(socket, pending, parse, plan.handshakeTimeoutMs);
     if (r.kind !== 'parsed' || r.result.kind !== 'client-hello') {
       const why = r.kind === 'parsed' && r.result.kind === 'invalid' ? r.result.reason : r.kind;
-      log.debug({ ...fields, reason: why }, 'l4 no ClientHello');
+      log.debug({ ...conn.describe(), reason: why }, 'l4 no ClientHello');
       socket.destroy();
       return;
     }
@@ -113,7 +155,7 @@ export async function runSession(socket: Socket, plan: Plan): Promise<void> {
     const tls = await terminate(socket, pending, front, plan.handshakeTimeoutMs);
     pending = undefined;
     if (tls === undefined) {
-      log.debug(fields, 'l4 TLS handshake failed');
+      log.debug(conn.describe(), 'l4 TLS handshake failed');
       socket.destroy();
       return;
     }
@@ -122,32 +164,32 @@ export async function runSession(socket: Socket, plan: Plan): Promise<void> {
     poolRef = front.router.match(serverName);
   }
   if (poolRef === undefined) {
-    log.debug({ ...fields, sni: serverName }, 'l4 no route for server name');
+    log.debug({ ...conn.describe(), sni: serverName }, 'l4 no route for server name');
     stream.destroy();
     return;
   }
   if (stream.destroyed) return;
 
   const pool = poolRef();
-  const up = await connectWithFailover(pool, client.address, plan.connectTimeoutMs, stream, log, plan.listener);
+  conn.upstream = pool.name;
+  const bridge = new Bridge(stream, log, conn.describe);
+  const hashKey = pool.hashOn === undefined ? undefined : conn.clientEndpoint().address;
+  const up = await connectWithFailover(pool, hashKey, plan.connectTimeoutMs, stream, bridge.onread, log, plan.listener);
   if (up === undefined) {
-    if (!stream.destroyed) log.warn({ ...fields, upstream: pool.name }, 'l4 no target reachable');
+    if (!stream.destroyed) log.warn(conn.describe(), 'l4 no target reachable');
     stream.destroy();
     return;
   }
-  if (plan.send === 'v1') up.socket.write(encodeProxyV1(client, local));
-  else if (plan.send === 'v2') up.socket.write(encodeProxyV2(client, local));
+  conn.target = up.target.key;
+  if (plan.send === 'v1') up.socket.write(encodeProxyV1(conn.clientEndpoint(), conn.localEndpoint()));
+  else if (plan.send === 'v2') up.socket.write(encodeProxyV2(conn.clientEndpoint(), conn.localEndpoint()));
   if (pending !== undefined) up.socket.write(pending);
   // With TLS the raw socket keeps its no-op listener: the TLS socket reports the same failures.
-  if (stream === socket) socket.off('error', early);
-  pipeBoth(stream, up.socket, {
-    idleTimeoutMs: plan.idleTimeoutMs,
-    rejectProxyHeader,
-    log,
-    fields: { ...fields, upstream: pool.name, target: up.target.key },
-    onDone: up.done,
-  });
+  if (stream === socket) socket.off('error', noop);
+  bridge.start(up.socket, { idleTimeoutMs: plan.idleTimeoutMs, rejectProxyHeader, onDone: up.done });
 }
+
+function noop(): void {}
 
 /** TLS server handshake over the raw socket; bytes already read (after a PROXY header) are put back first. */
 function terminate(

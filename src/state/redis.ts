@@ -8,7 +8,6 @@
  * so a freshly started instance does not count locally, or refuse, for its first milliseconds. Scripts run by
  * EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH).
  */
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { INCREMENT, type Script, SLIDING_WINDOW, TOKEN_BUCKET } from './lua.ts';
@@ -44,76 +43,35 @@ function backoff(times: number): number {
 }
 
 /**
- * Command deadlines without a timer per command. Every call gets the same timeout, so deadlines come in the
- * order calls are made: a FIFO of (deadline, reject) pairs and one timer armed for the oldest. A call settled
- * by its reply stays queued until its deadline and is then rejected as a no-op (a settled promise ignores it),
- * so the reply path does no bookkeeping at all. An expiry waits for the I/O phase after the timer fired
+ * `p`, or a rejection once `ms` have passed. The rejection waits for the I/O phase after the timer fired
  * (setImmediate), so a reply that arrived while the event loop was busy still wins over the timeout.
  */
-class Deadlines {
-  readonly #ms: number;
-  readonly #error: Error;
-  #at: number[] = [];
-  #reject: ((err: Error) => void)[] = [];
-  #head = 0;
-  #timer: NodeJS.Timeout | undefined = undefined;
-  readonly #fire = (): void => {
-    setImmediate(this.#expire);
-  };
-  readonly #expire = (): void => {
-    this.#timer = undefined;
-    const now = performance.now();
-    const at = this.#at;
-    const reject = this.#reject;
-    let i = this.#head;
-    for (; i < at.length && at[i]! <= now; i++) {
-      const r = reject[i]!;
-      reject[i] = noop;
-      r(this.#error);
-    }
-    if (i === at.length) {
-      this.#at = [];
-      this.#reject = [];
-      this.#head = 0;
-      return;
-    }
-    if (i > 1024 && i * 2 > at.length) {
-      this.#at = at.slice(i);
-      this.#reject = reject.slice(i);
-      i = 0;
-    }
-    this.#head = i;
-    this.#arm(this.#at[i]! - now);
-  };
-
-  constructor(ms: number) {
-    this.#ms = ms;
-    // One shared error: the stack says nothing useful, and building one per timeout would cost more.
-    this.#error = new Error(`redis command timed out after ${ms}ms`);
-  }
-
-  #arm(inMs: number): void {
-    this.#timer = setTimeout(this.#fire, Math.max(1, Math.ceil(inMs)));
-    this.#timer.unref();
-  }
-
-  /** `p`, or a rejection once the timeout passed. */
-  bound<T>(p: Promise<T>): Promise<T> {
-    const { promise, resolve, reject } = Promise.withResolvers<T>();
-    p.then(resolve, reject);
-    this.#at.push(performance.now() + this.#ms);
-    this.#reject.push(reject);
-    if (this.#timer === undefined) this.#arm(this.#ms);
-    return promise;
-  }
-
-  clear(): void {
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
-  }
+function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    const timer = setTimeout(() => {
+      setImmediate(() => {
+        if (settled) return;
+        settled = true;
+        reject(new Error(`redis command timed out after ${ms}ms`));
+      });
+    }, ms);
+    p.then(
+      (v) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(v);
+      },
+      (err: unknown) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      },
+    );
+  });
 }
-
-function noop(): void {}
 
 /** The reply of TOKEN_BUCKET / SLIDING_WINDOW as a Decision. */
 function toDecision(r: unknown): Decision {
@@ -132,7 +90,6 @@ class RedisStore implements Store {
   readonly kind = 'redis' as const;
   readonly #client: Client;
   readonly #commandTimeout: number;
-  readonly #deadlines: Deadlines;
   readonly #specArgs = new WeakMap<RateLimitSpec, SpecArgs>();
   /** Settles on the first 'ready' or 'error', whichever comes first. */
   readonly #first: Promise<void>;
@@ -178,10 +135,9 @@ class RedisStore implements Store {
     } else {
       this.#client = new Redis(opts.url ?? 'redis://127.0.0.1:6379', common);
     }
-    // Our own command timeout (see Deadlines), not ioredis's: its timer can fire before a reply already waiting
+    // Our own command timeout (see `bounded`), not ioredis's: its timer can fire before a reply already waiting
     // in the socket is read, when this process's event loop lagged (a burst, a GC pause).
     this.#commandTimeout = opts.timeouts?.command ?? 200;
-    this.#deadlines = new Deadlines(this.#commandTimeout);
     let settleFirst!: () => void;
     this.#first = new Promise<void>((resolve) => {
       settleFirst = resolve;
@@ -217,9 +173,9 @@ class RedisStore implements Store {
 
   /** EVALSHA bounded by the command timeout; EVAL when the server does not know the script (NOSCRIPT). */
   #evalsha(s: Script, key: string, args: (string | number)[]): Promise<unknown> {
-    return this.#deadlines.bound(this.#client.evalsha(s.sha, 1, key, ...args)).catch((err: unknown) => {
+    return bounded(this.#client.evalsha(s.sha, 1, key, ...args), this.#commandTimeout).catch((err: unknown) => {
       if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
-        return this.#deadlines.bound(this.#client.eval(s.source, 1, key, ...args));
+        return bounded(this.#client.eval(s.source, 1, key, ...args), this.#commandTimeout);
       throw err;
     });
   }
@@ -251,19 +207,19 @@ class RedisStore implements Store {
   async get(key: string): Promise<Buffer | undefined> {
     const first = this.#firstWait();
     if (first !== undefined) await first;
-    return (await this.#deadlines.bound(this.#client.getBuffer(key))) ?? undefined;
+    return (await bounded(this.#client.getBuffer(key), this.#commandTimeout)) ?? undefined;
   }
 
   async set(key: string, value: Buffer, ttlMs: number): Promise<void> {
     const first = this.#firstWait();
     if (first !== undefined) await first;
-    await this.#deadlines.bound(this.#client.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))));
+    await bounded(this.#client.set(key, value, 'PX', Math.max(1, Math.ceil(ttlMs))), this.#commandTimeout);
   }
 
   async delete(key: string): Promise<void> {
     const first = this.#firstWait();
     if (first !== undefined) await first;
-    await this.#deadlines.bound(this.#client.del(key));
+    await bounded(this.#client.del(key), this.#commandTimeout);
   }
 
   ready(): boolean {
@@ -277,7 +233,6 @@ class RedisStore implements Store {
   async close(): Promise<void> {
     // disconnect() rather than quit(): quit would wait for a reply from a Redis that may be gone.
     this.#client.disconnect();
-    this.#deadlines.clear();
   }
 }
 

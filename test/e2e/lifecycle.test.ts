@@ -79,6 +79,20 @@ routes:
     assert.match(res.stderr, new RegExp(`address already in use: 127\\.0\\.0\\.1:${port}`));
   });
 
+  it('hash-password prints a scrypt hash that basic-auth accepts', async () => {
+    const res = await runPortico(['hash-password'], { input: 's3cret-passw0rd\n' });
+    assert.equal(res.code, 0, res.stderr);
+    const hash = res.stdout.trim();
+    assert.match(hash, /^scrypt:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
+    const { createConsumerDirectory } = await import('../../src/gateway/consumers.ts');
+    const { consumer } = await import('../../src/gateway/schema.ts');
+    const dir = createConsumerDirectory([
+      consumer.parse({ name: 'ci', basicAuth: [{ username: 'ci', password: hash }] }),
+    ]);
+    assert.equal((await dir.byBasic('ci', 's3cret-passw0rd'))?.name, 'ci');
+    assert.equal(await dir.byBasic('ci', 'wrong'), undefined);
+  });
+
   it('unknown commands and options exit 2 with usage', async () => {
     const res = await runPortico(['frobnicate']);
     assert.equal(res.code, 2);

@@ -72,10 +72,7 @@ describe('metrics', () => {
     const text = await m.text();
     assert.equal(sample(text, 'portico_http_requests_total{route="users",status="200"}'), 2);
     assert.equal(sample(text, 'portico_http_requests_total{route="users",status="404"}'), 1);
-    assert.equal(
-      sample(text, 'portico_http_requests_total{route="",status="404",code="GW_ROUTE_NOT_FOUND"}'),
-      1,
-    );
+    assert.equal(sample(text, 'portico_http_requests_total{route="",status="404",code="GW_ROUTE_NOT_FOUND"}'), 1);
     assert.equal(sample(text, 'portico_http_local_replies_total{code="GW_ROUTE_NOT_FOUND"}'), 1);
   });
 
