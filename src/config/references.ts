@@ -131,7 +131,12 @@ export function checkReferences(config: unknown): ReferenceIssue[] {
   for (const [i, l] of listeners) {
     const protocol = str(l.protocol);
     const upstream = str(l.upstream);
-    if (adminAddress !== undefined && str(l.address)?.toLowerCase() === adminAddress.toLowerCase()) {
+    // Port 0 asks the system for any free port: it never collides.
+    if (
+      adminAddress !== undefined &&
+      !adminAddress.endsWith(':0') &&
+      str(l.address)?.toLowerCase() === adminAddress.toLowerCase()
+    ) {
       issues.push({
         path: ['admin', 'address'],
         message: `admin address ${adminAddress} is also listeners[${i}]'s address`,

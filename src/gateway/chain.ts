@@ -27,6 +27,11 @@ export interface Chain {
   readonly needsResponseBody: number;
   /** False when no policy has an onResponse hook: the proxy may skip runResponse. */
   readonly hasResponsePhase: boolean;
+  /**
+   * False when the response needs nothing from the chain but its reply headers (no onResponse hook, no
+   * buffered response body): the proxy may write the upstream head as it does without policies.
+   */
+  readonly hasResponseWork: boolean;
   /** Request phase. `await` it: it is a Verdict when every hook answered synchronously, else a promise. */
   runRequest(ex: Exchange): Outcome;
   /**
@@ -59,6 +64,11 @@ interface CompiledStep {
   readonly run: Step;
   /** Index in the route's policy list of the step's first policy. */
   readonly at: number;
+  /**
+   * A step of one policy: `run` catches only synchronous throws and runSteps turns a rejection into the
+   * policy's 500 in the same `then` that continues the chain (one promise per asynchronous hook, not two).
+   */
+  readonly policy?: Policy;
 }
 
 function stopped(ex: Exchange, at: number, v: Verdict): Verdict {
@@ -67,28 +77,40 @@ function stopped(ex: Exchange, at: number, v: Verdict): Verdict {
 }
 
 /** Runs steps from index i; goes async only from the first step that returns a promise. */
-function runSteps(steps: readonly CompiledStep[], ex: Exchange, i: number): Outcome {
+function runSteps(steps: readonly CompiledStep[], ex: Exchange, i: number, thrown: Thrown): Outcome {
   for (; i < steps.length; i++) {
     const step = steps[i]!;
     const r = step.run(ex);
     if (isPromise(r)) {
       const next = i + 1;
-      return r.then((v) => (v.kind === 'continue' ? runSteps(steps, ex, next) : stopped(ex, step.at, v)));
+      const policy = step.policy;
+      return r.then(
+        (v) => (v.kind === 'continue' ? runSteps(steps, ex, next, thrown) : stopped(ex, step.at, v)),
+        policy === undefined ? undefined : (err: unknown) => stopped(ex, step.at, thrown(policy, ex, err)),
+      );
     }
     if (r.kind !== 'continue') return stopped(ex, step.at, r);
   }
   return CONTINUE;
 }
 
-function policyStep(policy: Policy, thrown: Thrown): Step {
+/** A hook whose synchronous throw becomes the policy's 500; a rejection is left to the caller. */
+function syncGuarded(policy: Policy, thrown: Thrown): Step {
   const hook = policy.onRequest!.bind(policy);
   return (ex) => {
-    let r: Outcome;
     try {
-      r = hook(ex);
+      return hook(ex);
     } catch (err) {
       return thrown(policy, ex, err);
     }
+  };
+}
+
+/** A hook whose throw or rejection becomes the policy's 500 (members of an authentication group). */
+function policyStep(policy: Policy, thrown: Thrown): Step {
+  const run = syncGuarded(policy, thrown);
+  return (ex) => {
+    const r = run(ex);
     return isPromise(r) ? r.then(undefined, (err: unknown) => thrown(policy, ex, err)) : r;
   };
 }
@@ -164,6 +186,7 @@ const EMPTY: Chain = Object.freeze({
   needsRequestBody: 0,
   needsResponseBody: 0,
   hasResponsePhase: false,
+  hasResponseWork: false,
   runRequest: () => CONTINUE,
   runResponse: () => CONTINUE,
 });
@@ -184,21 +207,25 @@ export function createChain(policies: readonly Policy[], options: ChainOptions =
 
   const steps: CompiledStep[] = [];
   let group: Step[] = [];
+  let groupPolicies: Policy[] = [];
   let groupAt = 0;
   const flush = (): void => {
-    if (group.length === 1) steps.push({ run: group[0]!, at: groupAt });
+    if (group.length === 1)
+      steps.push({ run: syncGuarded(groupPolicies[0]!, thrown), at: groupAt, policy: groupPolicies[0]! });
     else if (group.length > 1) steps.push({ run: groupStep(group), at: groupAt });
     group = [];
+    groupPolicies = [];
   };
   policies.forEach((p, at) => {
     if (p.onRequest === undefined) return;
     if (p.authenticates) {
       if (group.length === 0) groupAt = at;
       group.push(policyStep(p, thrown));
+      groupPolicies.push(p);
       return;
     }
     flush();
-    steps.push({ run: policyStep(p, thrown), at });
+    steps.push({ run: syncGuarded(p, thrown), at, policy: p });
   });
   flush();
 
@@ -206,12 +233,14 @@ export function createChain(policies: readonly Policy[], options: ChainOptions =
   policies.forEach((policy, at) => {
     if (policy.onResponse !== undefined) responseHooks.unshift({ policy, at });
   });
+  const needsResponseBody = Math.max(0, ...policies.map((p) => p.responseBody?.maxBytes ?? 0));
   return Object.freeze({
     size: policies.length,
     needsRequestBody: Math.max(0, ...policies.map((p) => p.requestBody?.maxBytes ?? 0)),
-    needsResponseBody: Math.max(0, ...policies.map((p) => p.responseBody?.maxBytes ?? 0)),
+    needsResponseBody,
     hasResponsePhase: responseHooks.length > 0,
-    runRequest: (ex: Exchange) => runSteps(steps, ex, 0),
+    hasResponseWork: responseHooks.length > 0 || needsResponseBody > 0,
+    runRequest: (ex: Exchange) => runSteps(steps, ex, 0, thrown),
     runResponse: (ex: Exchange) => runResponseHooks(responseHooks, ex, 0, thrown),
   });
 }

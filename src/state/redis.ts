@@ -7,6 +7,10 @@
  * with a capped backoff. Only calls made before the first connection wait for it (at most the command timeout),
  * so a freshly started instance does not count locally, or refuse, for its first milliseconds. Scripts run by
  * EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH).
+ *
+ * Per-request cost: auto-pipelining sends the commands of one event-loop turn in one write, the script
+ * arguments that depend only on the limit are strings made once per spec, and a rate-limit `take` makes one
+ * promise of its own around ioredis's (reply, timeout and NOSCRIPT retry settle it directly).
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
@@ -34,8 +38,6 @@ export interface RedisStoreOptions {
 }
 
 type Client = Redis | Cluster;
-
-const AUTO_PIPELINING = process.env.PORTICO_EXP_NOPIPE === undefined;
 
 /** Reconnect after 50 ms, 100 ms, … at most 2 s apart, forever. */
 function backoff(times: number): number {
@@ -73,6 +75,10 @@ function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
+function isNoScript(err: unknown): boolean {
+  return err instanceof Error && err.message.startsWith('NOSCRIPT');
+}
+
 /** The reply of TOKEN_BUCKET / SLIDING_WINDOW as a Decision. */
 function toDecision(r: unknown): Decision {
   const a = r as [number, number, number, number];
@@ -104,7 +110,7 @@ class RedisStore implements Store {
       enableOfflineQueue: false,
       retryStrategy: backoff,
       // Commands made in one event-loop turn (requests read from many sockets) leave in one write.
-      enableAutoPipelining: AUTO_PIPELINING,
+      enableAutoPipelining: true,
     };
     if (opts.cluster !== undefined) {
       const {
@@ -119,7 +125,7 @@ class RedisStore implements Store {
         {
           keyPrefix,
           enableOfflineQueue: false,
-          enableAutoPipelining: AUTO_PIPELINING,
+          enableAutoPipelining: true,
           clusterRetryStrategy: backoff,
           slotsRefreshTimeout: common.connectTimeout,
           redisOptions,
@@ -168,16 +174,12 @@ class RedisStore implements Store {
   async #run(s: Script, key: string, args: (string | number)[]): Promise<unknown> {
     const first = this.#firstWait();
     if (first !== undefined) await first;
-    return this.#evalsha(s, key, args);
-  }
-
-  /** EVALSHA bounded by the command timeout; EVAL when the server does not know the script (NOSCRIPT). */
-  #evalsha(s: Script, key: string, args: (string | number)[]): Promise<unknown> {
-    return bounded(this.#client.evalsha(s.sha, 1, key, ...args), this.#commandTimeout).catch((err: unknown) => {
-      if (err instanceof Error && err.message.startsWith('NOSCRIPT'))
-        return bounded(this.#client.eval(s.source, 1, key, ...args), this.#commandTimeout);
+    try {
+      return await bounded(this.#client.evalsha(s.sha, 1, key, ...args), this.#commandTimeout);
+    } catch (err) {
+      if (isNoScript(err)) return bounded(this.#client.eval(s.source, 1, key, ...args), this.#commandTimeout);
       throw err;
-    });
+    }
   }
 
   #argsOf(spec: RateLimitSpec): SpecArgs {
@@ -191,13 +193,49 @@ class RedisStore implements Store {
 
   take(key: string, cost: number, spec: RateLimitSpec, nowMs: number): Promise<Decision> {
     const a = this.#argsOf(spec);
-    const args =
-      spec.algorithm === 'token-bucket'
-        ? [a.limit, a.windowMs, a.burst, nowMs, cost]
-        : [a.limit, a.windowMs, nowMs, cost];
-    const script = spec.algorithm === 'token-bucket' ? TOKEN_BUCKET : SLIDING_WINDOW;
-    const r = this.#everReady || this.#down ? this.#evalsha(script, key, args) : this.#run(script, key, args);
-    return r.then(toDecision);
+    const bucket = spec.algorithm === 'token-bucket';
+    const script = bucket ? TOKEN_BUCKET : SLIDING_WINDOW;
+    const args = bucket ? [a.limit, a.windowMs, a.burst, nowMs, cost] : [a.limit, a.windowMs, nowMs, cost];
+    if (!this.#everReady && !this.#down) return this.#run(script, key, args).then(toDecision);
+    return this.#takeNow(script, key, args);
+  }
+
+  /**
+   * The hot path once connected: one promise per call, settled by the reply (as a Decision), the timeout,
+   * or the EVAL retry after NOSCRIPT; no intermediate promises.
+   */
+  #takeNow(s: Script, key: string, args: (string | number)[]): Promise<Decision> {
+    const client = this.#client;
+    const ms = this.#commandTimeout;
+    return new Promise<Decision>((resolve, reject) => {
+      let settled = false;
+      let retried = false;
+      const timer = setTimeout(() => {
+        setImmediate(() => {
+          if (settled) return;
+          settled = true;
+          reject(new Error(`redis command timed out after ${ms}ms`));
+        });
+      }, ms);
+      const ok = (r: unknown): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        resolve(toDecision(r));
+      };
+      const fail = (err: unknown): void => {
+        if (settled) return;
+        if (!retried && isNoScript(err)) {
+          retried = true;
+          client.eval(s.source, 1, key, ...args).then(ok, fail);
+          return;
+        }
+        settled = true;
+        clearTimeout(timer);
+        reject(err);
+      };
+      client.evalsha(s.sha, 1, key, ...args).then(ok, fail);
+    });
   }
 
   async increment(key: string, by: number, ttlMs: number): Promise<number> {

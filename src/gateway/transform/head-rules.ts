@@ -77,13 +77,13 @@ export function compileHeaders(rules: HeaderRules, addMode: 'join' | 'array'): H
         headers[renameTo[i]!] = value;
       }
       for (let i = 0; i < set.names.length; i++) {
-        const value = valueOf(set, i, ex);
+        const value = ruleValue(set, i, ex);
         if (value === undefined) invalid = set.names[i];
         else headers[set.names[i]!] = value;
       }
       for (let i = 0; i < add.names.length; i++) {
         const name = add.names[i]!;
-        const value = valueOf(add, i, ex);
+        const value = ruleValue(add, i, ex);
         if (value === undefined) {
           invalid = name;
           continue;
@@ -99,7 +99,7 @@ export function compileHeaders(rules: HeaderRules, addMode: 'join' | 'array'): H
 }
 
 /** Rule `i`'s value for this exchange; undefined when it is not a valid field value. */
-function valueOf(rules: ValueRules, i: number, ex: Exchange): string | undefined {
+function ruleValue(rules: ValueRules, i: number, ex: Exchange): string | undefined {
   const constant = rules.constants[i];
   if (constant !== undefined) return rules.invalid[i] ? undefined : constant;
   const value = rules.templates[i]!.render(ex);

@@ -33,6 +33,19 @@ describe('consumer directory', async () => {
     assert.equal(dir.byApiKey(''), undefined);
   });
 
+  test('a verified key is remembered; unknown keys never are, and the memory stays bounded', () => {
+    for (let i = 0; i < 3; i++) assert.equal(dir.byApiKey('plain-key-1')?.name, 'acme');
+    for (let i = 0; i < 3; i++) assert.equal(dir.byApiKey('plain-key-1x'), undefined);
+    const many = createConsumerDirectory([
+      consumer.parse({ name: 'many', apiKeys: Array.from({ length: 1100 }, (_, i) => `key-${i}`) }),
+    ]);
+    for (let i = 0; i < 1100; i++) assert.equal(many.byApiKey(`key-${i}`)?.name, 'many');
+    // The oldest were dropped from the cache, not from the directory.
+    assert.equal(many.byApiKey('key-0')?.name, 'many');
+    assert.equal(many.byApiKey('key-1099')?.name, 'many');
+    assert.equal(many.byApiKey('key-1100'), undefined);
+  });
+
   test('basic users with scrypt and plain passwords', async () => {
     assert.match(hash, /^scrypt:[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/);
     assert.equal((await dir.byBasic('bob', 's3cret'))?.name, 'bob');

@@ -106,6 +106,23 @@ describe('rate-limit', () => {
     assert.equal(await statusOf(policy, exchange({ ip: '10.0.0.1', consumer: consumer('10.0.0.1') })), 200);
   });
 
+  it('with the memory store the hook answers synchronously (no promise per request)', () => {
+    const { policy } = setup({ limit: 2, per: '1m', key: 'consumer', plans: { gold: { limit: 3 } } });
+    const gold = consumer('acme', ['gold']);
+    const statuses: string[] = [];
+    for (let i = 0; i < 4; i++) {
+      const ex = exchange({ consumer: gold });
+      const v = policy.onRequest!(ex);
+      assert.ok(!(v instanceof Promise));
+      statuses.push(v.kind);
+      if (i === 0) assert.match(ex.replyHeaders.ratelimit!, /^"rl\.gold";r=2;t=\d+$/);
+    }
+    assert.deepEqual(statuses, ['continue', 'continue', 'continue', 'reply']);
+    // The per-consumer key cache keeps consumers apart, and anonymous callers still count by IP.
+    assert.equal((policy.onRequest!(exchange({ consumer: consumer('bob') })) as { kind: string }).kind, 'continue');
+    assert.equal((policy.onRequest!(exchange({ ip: '10.9.9.9' })) as { kind: string }).kind, 'continue');
+  });
+
   it('rejects bad config with paths', () => {
     const bad = factory.parse({
       limit: 0,

@@ -182,6 +182,19 @@ describe('transform: request headers, query and path', () => {
     assert.equal(verdict.kind === 'reply' && verdict.reply.details, 'invalid_header_value:x-q');
   });
 
+  test('a constant header value is checked once: a valid one is set, an invalid one always refused', () => {
+    const ok = policy({ request: { headers: { set: { 'x-bench': '1' }, add: { 'x-tag': 'a' } } } });
+    const ex = makeExchange({ headers: { 'x-tag': 'z' } });
+    assert.equal(run(ok, ex).kind, 'continue');
+    assert.equal(ex.request.headers['x-bench'], '1');
+    assert.equal(ex.request.headers['x-tag'], 'z, a');
+    const bad = policy({ request: { headers: { set: { 'x-bad': 'a\u0001b' } } } });
+    for (let i = 0; i < 2; i++) {
+      const verdict = run(bad, makeExchange());
+      assert.equal(verdict.kind === 'reply' && verdict.reply.details, 'invalid_header_value:x-bad');
+    }
+  });
+
   test('query: remove, rename and set; untouched parameters keep their encoding', () => {
     const p = policy({
       request: { query: { remove: ['debug'], rename: { q: 'search' }, set: { tenant: '{{consumer.name}} x' } } },
