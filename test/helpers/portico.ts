@@ -160,10 +160,10 @@ export async function runPortico(
   if (options.input !== undefined) child.stdin!.end(options.input);
   let stdout = '';
   let stderr = '';
-  child.stdout.setEncoding('utf8').on('data', (c: string) => {
+  child.stdout!.setEncoding('utf8').on('data', (c: string) => {
     stdout += c;
   });
-  child.stderr.setEncoding('utf8').on('data', (c: string) => {
+  child.stderr!.setEncoding('utf8').on('data', (c: string) => {
     stderr += c;
   });
   const [code] = (await once(child, 'exit')) as [number];
