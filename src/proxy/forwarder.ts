@@ -1,5 +1,5 @@
 /**
- * @module The forwarder: one object per proxied exchange, which is also undici's dispatch handler.
+ * @module The forwarder: one object per proxied exchange; each try against a target is an Attempt (attempt.ts).
  *
  * Bodies stream both ways with backpressure: the client request is undici's request body, and each upstream
  * chunk is written to the client as it arrives (undici pauses when the client is slow). Failures before the
@@ -9,11 +9,12 @@
  * Methods are on the prototype and listeners are module functions, so an exchange allocates no closures.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { Dispatcher } from 'undici';
 import { type ErrorCode, type LocalReply, localReply } from '../errors.ts';
 import type { Verdict } from '../gateway/types.ts';
+import { readCookie } from '../lib/cookie.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import type { ExchangeLog } from './access-log.ts';
+import { Attempt, onPerTryTimeout } from './attempt.ts';
 import type { ServedResponse, Ticket } from './cache/cache.ts';
 import type { CaptureStream } from './cache/capture.ts';
 import { type GatewayExchange, RESPONSE_OVER_POLICY_LIMIT } from './gateway-step.ts';
@@ -21,105 +22,9 @@ import { sendLocalReply } from './local-reply.ts';
 import { bodySink, compressorFor, sendServed } from './response-body.ts';
 import { filterResponseHeaders, flatToObject } from './response-headers.ts';
 import type { CompiledRoute, ProxyRuntime, UpstreamRuntime } from './types.ts';
+import { replyForUpstreamError } from './upstream-errors.ts';
 
 const kExchange = Symbol('portico.exchange');
-
-/** Thrown into the request body stream when a chunked upload outgrows the route's limit. */
-export class BodyTooLargeError extends Error {
-  readonly code = 'PORTICO_BODY_TOO_LARGE';
-}
-
-/** Maps an undici / socket error to the local reply a client gets before any response byte was sent. */
-export function replyForUpstreamError(err: Error & { code?: string }): { reply: LocalReply; outcome: AttemptOutcome } {
-  const code = err.code ?? '';
-  switch (code) {
-    case 'UND_ERR_CONNECT_TIMEOUT':
-      return { reply: localReply('GW_UPSTREAM_CONNECT_TIMEOUT', 'connect_timeout'), outcome: { kind: 'timeout' } };
-    case 'UND_ERR_HEADERS_TIMEOUT':
-      return { reply: localReply('GW_UPSTREAM_TIMEOUT', 'response_timeout'), outcome: { kind: 'timeout' } };
-    case 'UND_ERR_BODY_TIMEOUT':
-      return { reply: localReply('GW_UPSTREAM_TIMEOUT', 'idle_timeout'), outcome: { kind: 'timeout' } };
-    case 'ECONNREFUSED':
-    case 'ENOTFOUND':
-    case 'EAI_AGAIN':
-    case 'EHOSTUNREACH':
-    case 'ENETUNREACH':
-    case 'EADDRNOTAVAIL':
-    // The target's certificate cannot be trusted: as good as unreachable, and nothing was sent.
-    case 'UNABLE_TO_VERIFY_LEAF_SIGNATURE':
-    case 'DEPTH_ZERO_SELF_SIGNED_CERT':
-    case 'SELF_SIGNED_CERT_IN_CHAIN':
-    case 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY':
-    case 'CERT_HAS_EXPIRED':
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return {
-        reply: localReply('GW_UPSTREAM_CONNECT_FAILED', `connect_failed:${code}`),
-        outcome: { kind: 'connect-failure' },
-      };
-    case 'HPE_INVALID_CONSTANT':
-    case 'HPE_INVALID_HEADER_TOKEN':
-    case 'HPE_INVALID_CONTENT_LENGTH':
-    case 'HPE_UNEXPECTED_CONTENT_LENGTH':
-    case 'HPE_INVALID_CHUNK_SIZE':
-    case 'HPE_INVALID_TRANSFER_ENCODING':
-    case 'HPE_INVALID_STATUS':
-    case 'HPE_INVALID_VERSION':
-    case 'HPE_CR_EXPECTED':
-    case 'HPE_LF_EXPECTED':
-    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
-    case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
-    case 'ERR_INVALID_CHAR':
-    case 'ERR_HTTP_INVALID_HEADER_VALUE':
-      return { reply: localReply('GW_UPSTREAM_BAD_RESPONSE', `bad_response:${code}`), outcome: { kind: 'reset' } };
-    default:
-      if (code.startsWith('HPE_') || err.name === 'HTTPParserError') {
-        return { reply: localReply('GW_UPSTREAM_BAD_RESPONSE', `bad_response:${code}`), outcome: { kind: 'reset' } };
-      }
-      return { reply: localReply('GW_UPSTREAM_RESET', `reset:${code || err.name}`), outcome: { kind: 'reset' } };
-  }
-}
-
-/**
- * One try against one target: undici's dispatch handler (legacy callback API, undici's native path, no
- * wrapper). A retry makes a new Attempt, so late callbacks from an abandoned try are recognised and ignored.
- */
-class Attempt implements Dispatcher.DispatchHandler {
-  readonly exchange: ProxyExchange;
-  abort: ((err?: Error) => void) | undefined = undefined;
-  timer: NodeJS.Timeout | undefined = undefined;
-  constructor(exchange: ProxyExchange) {
-    this.exchange = exchange;
-  }
-  onConnect(abort: (err?: Error) => void): void {
-    this.abort = abort;
-    if (this.exchange.attempt !== this || this.exchange.finished) abort();
-  }
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, _statusText: string): boolean {
-    if (this.exchange.attempt !== this) return false;
-    return this.exchange.onHeaders(statusCode, rawHeaders, resume);
-  }
-  onData(chunk: Buffer): boolean {
-    if (this.exchange.attempt !== this) return false;
-    return this.exchange.onData(chunk);
-  }
-  onComplete(_trailers: string[] | null): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.exchange.attempt === this) this.exchange.onComplete();
-  }
-  onError(err: Error & { code?: string }): void {
-    if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.exchange.attempt === this) this.exchange.onError(err);
-  }
-}
-
-/** Thrown into an attempt that outlived the upstream's per-try timeout. */
-class PerTryTimeoutError extends Error {
-  readonly code = 'UND_ERR_HEADERS_TIMEOUT';
-}
-
-function onPerTryTimeout(attempt: Attempt): void {
-  attempt.abort?.(new PerTryTimeoutError('per-try timeout'));
-}
 
 export class ProxyExchange {
   readonly req: IncomingMessage;
@@ -579,26 +484,6 @@ export class ProxyExchange {
     this.log.write(this.res);
   }
 }
-
-/** The value of cookie `name` in a Cookie header, without allocating for other cookies. */
-function readCookie(header: string | undefined, name: string): string | undefined {
-  if (header === undefined) return undefined;
-  let from = 0;
-  while (from < header.length) {
-    const at = header.indexOf(name, from);
-    if (at < 0) return undefined;
-    const eq = at + name.length;
-    const before = at === 0 ? ' ' : header[at - 1];
-    if (header[eq] === '=' && (before === ' ' || before === ';')) {
-      const end = header.indexOf(';', eq);
-      return header.slice(eq + 1, end < 0 ? undefined : end).trim();
-    }
-    from = eq;
-  }
-  return undefined;
-}
-
-export { readCookie };
 
 const NO_HINT = Object.freeze({});
 

@@ -8,12 +8,13 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { Transform, type TransformCallback } from 'node:stream';
 import { type LocalReply, localReply } from '../errors.ts';
 import type { Verdict } from '../gateway/types.ts';
+import { readCookie } from '../lib/cookie.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import { ExchangeLog } from './access-log.ts';
 import type { LookupResult } from './cache/cache.ts';
 import { lookup, revalidateInBackground } from './cache-step.ts';
 import { clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
-import { BodyTooLargeError, ProxyExchange, readCookie } from './forwarder.ts';
+import { ProxyExchange } from './forwarder.ts';
 import {
   answerFromPolicy,
   BODY_OVER_POLICY_LIMIT,
@@ -30,6 +31,7 @@ import { sendServed } from './response-body.ts';
 import { answerWithAction } from './route-action.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxyRuntime } from './types.ts';
+import { BodyTooLargeError } from './upstream-errors.ts';
 
 /**
  * Handles one request on an HTTP listener. `expectContinue` is true when the client sent

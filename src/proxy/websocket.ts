@@ -15,7 +15,6 @@ import { type LocalReply, localReply } from '../errors.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import { clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
-import { replyForUpstreamError } from './forwarder.ts';
 import { GatewayExchange } from './gateway-step.ts';
 import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
@@ -24,6 +23,7 @@ import { requestIdFrom } from './request-id.ts';
 import { filterResponseHeaders } from './response-headers.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxySettingsRuntime } from './types.ts';
+import { replyForUpstreamError } from './upstream-errors.ts';
 import { type WebSocketTunnels, writeSocketReply } from './websocket-tunnel.ts';
 
 /** Default idle timeout of a tunnel when the route says just `websocket: true`. */
