@@ -126,7 +126,7 @@ export class Bridge {
     const client = this.#client;
     if (buf === SHARED) {
       // Other connections read into SHARED next: copy out. A full read starts a bulk transfer.
-      client.write(SHARED.subarray(0, n), this.#afterClientWrite);
+      client.write(copyShared(n), this.#afterClientWrite);
       if (n === SHARED.length) this.#next = takeBig();
     } else {
       // Zero copy: `buf` is read into again only after this write is complete (see #afterClientWrite).

@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type LogLine, type PorticoProcess, startPortico } from '../helpers/portico.ts';
-import { type Replica, type Reply, send, startReplica, until, workers } from './balancing-helpers.ts';
+import type { LogLine, PorticoProcess } from '../helpers/portico.ts';
+import { type Replica, type Reply, Stage, send, until, workers } from './balancing-helpers.ts';
 
 /** The access-log lines of `replies`, in the same order (lines are flushed about once a second). */
 async function logsOf(p: PorticoProcess, replies: readonly Reply[]): Promise<LogLine[]> {
@@ -47,11 +47,12 @@ async function untilAvoided(p: PorticoProcess, url: string, avoid: Replica, run 
 
 describe('failover through the portico command', () => {
   it('kills one of three replicas under load: no failed request, ejected, back after its checks', async (t) => {
-    const replicas = [await startReplica('a'), await startReplica('b'), await startReplica('c')];
+    const stage = new Stage(t);
+    const replicas = [await stage.replica('a'), await stage.replica('b'), await stage.replica('c')];
     const [, b] = replicas as [Replica, Replica, Replica];
     // Passive ejection is off so that the target's return is decided by active checks alone. The budget
     // admits a retry for each of the 8 concurrent clients: this test is about failover, not the budget.
-    const p = await startPortico(`
+    const p = await stage.portico(`
 listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
 upstreams:
   - name: app
@@ -63,11 +64,6 @@ upstreams:
     retries: { attempts: 3, on: [connect-failure, reset], budget: { percent: 100, minConcurrency: 8 } }
 routes: [ { name: all, match: { path: /* }, upstream: app } ]
 `);
-    t.after(async () => {
-      await p.stop();
-      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
-      for (const r of replicas) await r.close();
-    });
     const url = `${p.url()}/work`;
     // New targets take traffic only after a first passing check.
     assert.ok(await until(() => replicas.every((r) => r.checks > 0)), 'no health checks arrived');
@@ -132,8 +128,9 @@ routes: [ { name: all, match: { path: /* }, upstream: app } ]
   });
 
   it('keeps a passive ejection across a SIGHUP reload that keeps the target', async (t) => {
-    const a = await startReplica('a');
-    const b = await startReplica('b');
+    const stage = new Stage(t);
+    const a = await stage.replica('a');
+    const b = await stage.replica('b');
     const yaml = (targets: readonly Replica[], responseTimeout: string) => `
 listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
 upstreams:
@@ -144,13 +141,7 @@ upstreams:
     timeouts: { response: ${responseTimeout} }
 routes: [ { name: all, match: { path: /* }, upstream: app } ]
 `;
-    const p = await startPortico(yaml([a, b], '30s'));
-    t.after(async () => {
-      await p.stop();
-      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
-      await a.close();
-      await b.close();
-    });
+    const p = await stage.portico(yaml([a, b], '30s'));
     const url = `${p.url()}/work`;
     const spread = async (n: number): Promise<Record<string, number>> => {
       const out: Record<string, number> = {};
@@ -183,7 +174,8 @@ routes: [ { name: all, match: { path: /* }, upstream: app } ]
   });
 
   it('drains a target removed by a reload: no new requests, the one in flight finishes', async (t) => {
-    const replicas = [await startReplica('a'), await startReplica('b'), await startReplica('c')];
+    const stage = new Stage(t);
+    const replicas = [await stage.replica('a'), await stage.replica('b'), await stage.replica('c')];
     const [a, b, c] = replicas as [Replica, Replica, Replica];
     const yaml = (targets: readonly Replica[]) => `
 listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
@@ -191,12 +183,7 @@ upstreams:
   - { name: app, balance: round-robin, targets: [ ${targets.map((r) => `{ url: "${r.url}" }`).join(', ')} ] }
 routes: [ { name: all, match: { path: /* }, upstream: app } ]
 `;
-    const p = await startPortico(yaml(replicas));
-    t.after(async () => {
-      await p.stop();
-      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
-      for (const r of replicas) await r.close();
-    });
+    const p = await stage.portico(yaml(replicas));
     const url = `${p.url()}/work`;
     c.mode = 'hold';
     const pending: Promise<Reply>[] = [];

@@ -6,6 +6,8 @@
 import { once } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { TestContext } from 'node:test';
+import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 
 /** What a replica does with a proxied (non-health-check) request. */
 export type Mode = 'ok' | 'hold' | number;
@@ -123,6 +125,39 @@ export async function startReplica(name: string, hosts: readonly string[] = ['12
     close: stop,
   };
   return replica;
+}
+
+/**
+ * What one test started: registered in `t.after` before anything starts, so replicas are closed even when
+ * Portico fails to start (a listening replica would keep the test process alive).
+ */
+export class Stage {
+  readonly replicas: Replica[] = [];
+  #portico: PorticoProcess | undefined;
+
+  constructor(t: TestContext) {
+    t.after(() => this.close());
+  }
+
+  async replica(name: string, hosts?: readonly string[]): Promise<Replica> {
+    const r = await startReplica(name, hosts);
+    this.replicas.push(r);
+    return r;
+  }
+
+  async portico(yaml: string): Promise<PorticoProcess> {
+    this.#portico = await startPortico(yaml);
+    return this.#portico;
+  }
+
+  async close(): Promise<void> {
+    const p = this.#portico;
+    if (p !== undefined) {
+      await p.stop();
+      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
+    }
+    for (const r of this.replicas) await r.close();
+  }
 }
 
 export interface Reply {

@@ -4,21 +4,21 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
-import { type Replica, type Reply, send, startReplica, tally, until } from './balancing-helpers.ts';
+import type { PorticoProcess } from '../helpers/portico.ts';
+import { type Replica, type Reply, Stage, send, tally, until } from './balancing-helpers.ts';
 
 const SECRET = 'e2e-sticky-secret-0123456789';
 
 describe('resilience through the portico command', () => {
   it('sticky cookies, retry budget, circuit breaker and DNS discovery', async (t) => {
-    const sticky = [await startReplica('s1'), await startReplica('s2'), await startReplica('s3')];
-    const failing = [await startReplica('f1'), await startReplica('f2'), await startReplica('f3')];
-    const guarded = [await startReplica('g1'), await startReplica('g2')];
+    const stage = new Stage(t);
+    const sticky = [await stage.replica('s1'), await stage.replica('s2'), await stage.replica('s3')];
+    const failing = [await stage.replica('f1'), await stage.replica('f2'), await stage.replica('f3')];
+    const guarded = [await stage.replica('g1'), await stage.replica('g2')];
     // Listens on both loopbacks (same port) so `localhost` works whether it resolves to 127.0.0.1 or ::1.
-    const named = await startReplica('dns', ['127.0.0.1', '::1']);
-    const all: Replica[] = [...sticky, ...failing, ...guarded, named];
+    const named = await stage.replica('dns', ['127.0.0.1', '::1']);
     const list = (rs: readonly Replica[]) => `[ ${rs.map((r) => `{ url: "${r.url}" }`).join(', ')} ]`;
-    const p: PorticoProcess = await startPortico(`
+    const p: PorticoProcess = await stage.portico(`
 listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
 upstreams:
   - name: sticky
@@ -54,11 +54,6 @@ routes:
   - { name: sticky-guarded, match: { path: /sticky-guarded/* }, upstream: sticky-guarded }
   - { name: discovered, match: { path: /dns/* }, upstream: discovered }
 `);
-    t.after(async () => {
-      await p.stop();
-      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
-      for (const r of all) await r.close();
-    });
     const base = p.url();
     const hitsOf = (rs: readonly Replica[]) => rs.reduce((n, r) => n + r.hits.length, 0);
     const heldOf = (rs: readonly Replica[]) => rs.reduce((n, r) => n + r.held.length, 0);

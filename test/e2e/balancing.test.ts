@@ -4,19 +4,19 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
-import { type Replica, send, startReplica, tally, until, workers } from './balancing-helpers.ts';
+import type { PorticoProcess } from '../helpers/portico.ts';
+import { type Replica, Stage, send, tally, until, workers } from './balancing-helpers.ts';
 
 describe('balancing algorithms through the portico command', () => {
   it('round-robin, weighted, least-request, random and consistent-hash spread requests as documented', async (t) => {
-    const a = await startReplica('a');
-    const b = await startReplica('b');
-    const c = await startReplica('c');
+    const stage = new Stage(t);
+    const a = await stage.replica('a');
+    const b = await stage.replica('b');
+    const c = await stage.replica('c');
     // Separate replicas for least-request: one of them holds requests, which must not disturb the others.
-    const la = await startReplica('la');
-    const lb = await startReplica('lb');
-    const lc = await startReplica('lc');
-    const all = [a, b, c, la, lb, lc];
+    const la = await stage.replica('la');
+    const lb = await stage.replica('lb');
+    const lc = await stage.replica('lc');
     const three = (r: readonly Replica[], weights: readonly number[] = [1, 1, 1]) =>
       `[ ${r.map((x, i) => `{ url: "${x.url}", weight: ${weights[i]} }`).join(', ')} ]`;
     const yaml = (hashTargets: readonly Replica[]) => `
@@ -37,12 +37,7 @@ routes:
   - { name: random, match: { path: /random/* }, upstream: random }
   - { name: hash, match: { path: /hash/* }, upstream: hash }
 `;
-    const p: PorticoProcess = await startPortico(yaml([a, b, c]));
-    t.after(async () => {
-      await p.stop();
-      if (p.stderr !== '') console.error(`portico stderr:\n${p.stderr}`);
-      for (const r of all) await r.close();
-    });
+    const p: PorticoProcess = await stage.portico(yaml([a, b, c]));
     const base = p.url();
     const sequence = async (path: string, n: number): Promise<string[]> => {
       const out: string[] = [];
