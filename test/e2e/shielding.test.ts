@@ -51,9 +51,10 @@ routes:
     const port = p.port('few');
     // Two keep-alive connections, each proven admitted by a full exchange, then held open.
     const held = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')];
+    // Listen for both connects at once: the second may complete while the first exchange runs.
+    await Promise.all(held.map((socket) => once(socket, 'connect')));
     try {
       for (const socket of held) {
-        await once(socket, 'connect');
         socket.write('GET /held HTTP/1.1\r\nHost: x\r\n\r\n');
         const [data] = (await once(socket, 'data')) as [Buffer];
         assert.equal(statusOf(data.toString()), 200);
