@@ -36,6 +36,7 @@ export async function runDemo(options: { logLevel: LogLevel }): Promise<number> 
     return 1;
   }
   const base = `http://127.0.0.1:${runtime.ports().web}`;
+  const admin = `http://${runtime.adminAddress()}`;
   const key = env.DEMO_API_KEY ?? DEFAULT_KEY;
   const token = await new SignJWT({})
     .setProtectedHeader({ alg: 'HS256' })
@@ -45,7 +46,7 @@ export async function runDemo(options: { logLevel: LogLevel }): Promise<number> 
     .setIssuedAt()
     .setExpirationTime('1h')
     .sign(new TextEncoder().encode(env.DEMO_JWT_SECRET ?? DEFAULT_SECRET));
-  process.stdout.write(demoText(base, key, token));
+  process.stdout.write(demoText(base, admin, key, token));
   return new Promise<number>((resolve) => {
     const stop = (): void => {
       runtime.shutdown().then(() => {
@@ -59,7 +60,7 @@ export async function runDemo(options: { logLevel: LogLevel }): Promise<number> 
   });
 }
 
-function demoText(base: string, key: string, token: string): string {
+function demoText(base: string, admin: string, key: string, token: string): string {
   return `
 Portico demo is running on ${base}  (config: examples/demo.yaml; Ctrl-C to stop)
 
@@ -70,12 +71,18 @@ Reverse proxy — /users/* is rewritten to /v1/users/*, backend Server/X-Powered
   curl -si ${base}/users/42 | head -12
   curl -si ${base}/nothing-here            # 404 application/problem+json with a request id
   curl -si '${base}/users/%2e%2e/secret'    # normalised before routing
+  curl -s -o /dev/null -D - ${base}/catalog/ | grep x-cache   # MISS, then HIT (cached 30 s)
+  curl -s -H 'accept-encoding: br' -D - -o /dev/null ${base}/users/42 | grep -i content-encoding
 
 API gateway — API key, JWT, rate limit:
   curl -si ${base}/api/orders/                              # 401: no key
   curl -s  ${base}/api/orders/ -H 'x-api-key: ${key}'       # 200 as consumer "acme"
   curl -s  ${base}/jwt/orders/ -H 'authorization: Bearer ${token}'
   for i in 1 2 3 4; do curl -s -o /dev/null -w '%{http_code}\\n' ${base}/limited/x; done   # 200 200 200 429
+
+Admin — metrics, targets and their health, the running config (secrets redacted):
+  curl -s ${admin}/metrics | grep portico_http_requests_total
+  curl -s ${admin}/upstreams
 
 `;
 }

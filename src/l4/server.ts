@@ -20,6 +20,8 @@ export class L4Server {
   readonly #server: Server;
   readonly #sockets = new Set<Socket>();
   #idle: (() => void) | undefined;
+  /** One 'close' listener shared by every connection (`this` is the socket): no closure per connection. */
+  readonly #forget: (this: Socket) => void;
 
   constructor(name: string, current: CurrentPlan) {
     this.name = name;
@@ -28,6 +30,11 @@ export class L4Server {
     this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true, noDelay: true }, (socket) =>
       this.#accept(socket),
     );
+    const server = this;
+    this.#forget = function (this: Socket): void {
+      server.#sockets.delete(this);
+      if (server.#sockets.size === 0) server.#idle?.();
+    };
     this.#server.on('error', (err) =>
       this.current.log.error({ listener: name, err: err.message }, 'l4 listener error'),
     );
@@ -58,10 +65,7 @@ export class L4Server {
       return;
     }
     this.#sockets.add(socket);
-    socket.once('close', () => {
-      this.#sockets.delete(socket);
-      if (this.#sockets.size === 0) this.#idle?.();
-    });
+    socket.on('close', this.#forget);
     void runSession(socket, current.plan);
   }
 

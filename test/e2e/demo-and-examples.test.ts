@@ -41,7 +41,7 @@ describe('examples', async () => {
 describe('portico demo', () => {
   it('starts the demo and answers as it says', async (t) => {
     const child = spawn(process.execPath, [BIN, 'demo'], {
-      env: { ...process.env, DEMO_PORT: '0' },
+      env: { ...process.env, DEMO_PORT: '0', DEMO_ADMIN_PORT: '0' },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     t.after(() => {
@@ -79,6 +79,14 @@ describe('portico demo', () => {
     const statuses: number[] = [];
     for (let i = 0; i < 4; i++) statuses.push((await fetch(`${base}/limited/x`)).status);
     assert.deepEqual(statuses, [200, 200, 200, 429]);
+    const first = await fetch(`${base}/catalog/`);
+    await first.text();
+    const second = await fetch(`${base}/catalog/`);
+    await second.text();
+    assert.deepEqual([first.headers.get('x-cache'), second.headers.get('x-cache')], ['MISS', 'HIT']);
+    const admin = /curl -s (http:\/\/127\.0\.0\.1:\d+)\/metrics/.exec(out)![1]!;
+    const metrics = await (await fetch(`${admin}/metrics`)).text();
+    assert.match(metrics, /portico_http_requests_total/);
     child.kill('SIGTERM');
     const code = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
     assert.equal(code, 0);
