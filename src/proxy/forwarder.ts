@@ -159,15 +159,24 @@ export class ProxyExchange {
     this.log.upstreamHeadersAt = performance.now();
     const headers = filterResponseHeaders(rawHeaders, this.rt.settings, this.log.id);
     if (this.#setCookie !== undefined) headers.push('set-cookie', this.#setCookie);
-    if (this.gateway !== undefined) return this.#gatewayHeaders(statusCode, headers);
+    const gateway = this.gateway;
+    // Policies that only add reply headers (no response hook, no buffered body) take the plain path below.
+    if (gateway !== undefined && (this.route.gateway!.chain.hasResponseWork || this.route.shaping !== undefined)) {
+      return this.#gatewayHeaders(statusCode, headers);
+    }
     if (this.route.shaping !== undefined) return this.#shapedHeaders(statusCode, headers);
     const res = this.res;
     // Head, first chunk and end usually arrive in one tick: cork so they leave in one write.
     res.cork();
     process.nextTick(uncork, res);
     try {
-      if (this.route.responseHeaders) res.writeHead(statusCode, this.route.responseHeaders.applyToFlat(headers));
-      else res.writeHead(statusCode, headers);
+      if (this.route.responseHeaders) {
+        const rewritten = this.route.responseHeaders.applyToFlat(headers);
+        if (gateway !== undefined) Object.assign(rewritten, gateway.replyHeaders);
+        res.writeHead(statusCode, rewritten);
+      } else {
+        res.writeHead(statusCode, gateway === undefined ? headers : withReplyHeaders(headers, gateway.replyHeaders));
+      }
     } catch (err) {
       // Headers Node refuses to write (invalid characters): the upstream's fault.
       this.attempt?.abort?.(err as Error);
@@ -501,6 +510,25 @@ function onSinkDrain(this: NodeJS.WritableStream): void {
 
 function onClientDrain(this: ServerResponse): void {
   (this as unknown as Record<symbol, ProxyExchange>)[kExchange]!.resumeUpstream();
+}
+
+/**
+ * The policies' reply headers (RateLimit, …) added to a flat upstream header list; like the object path's
+ * Object.assign they replace upstream headers of the same name (reply names are lower case; upstream names
+ * keep the case they came in).
+ */
+function withReplyHeaders(flat: string[], reply: Readonly<Record<string, string>>): string[] {
+  for (const name in reply) {
+    for (let i = 0; i < flat.length; i += 2) {
+      const upstream = flat[i]!;
+      if (upstream.length === name.length && upstream.toLowerCase() === name) {
+        flat.splice(i, 2);
+        i -= 2;
+      }
+    }
+    flat.push(name, reply[name]!);
+  }
+  return flat;
 }
 
 export type { ErrorCode };

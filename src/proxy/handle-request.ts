@@ -113,10 +113,18 @@ export function handleRequest(
 
   const start: ForwardStart = { req, res, rt, route, log, headers, client, host, hasBody, expectContinue };
   if (route.gateway !== undefined) {
-    runPolicies(start, route.gateway, id, match.params, target.path, target.query).catch((err: unknown) => {
+    const failed = (err: unknown): void => {
       lg.logger.error({ msg: 'policy chain failed', requestId: id, error: String(err) });
       refuse(localReply('GW_INTERNAL', 'policy_chain_failed'), true);
-    });
+    };
+    let pending: Promise<void> | undefined;
+    try {
+      pending = runPolicies(start, route.gateway, id, match.params, target.path, target.query);
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    pending?.catch(failed);
     return;
   }
   forward(start, target.path, target.query, null, undefined);
@@ -243,17 +251,19 @@ function send(s: ForwardStart, exchange: ProxyExchange, body: ProxyExchange['bod
   exchange.start();
 }
 
-/** The request phase of the route's policies; forwards on `continue`, answers otherwise. */
-async function runPolicies(
+/**
+ * The request phase of the route's policies; forwards on `continue`, answers otherwise. Synchronous (no
+ * promise) when no body is buffered and every policy answered synchronously; else the promise to watch.
+ */
+function runPolicies(
   s: ForwardStart,
   gw: RouteGateway,
   id: string,
   params: Readonly<Record<string, string>>,
   path: string,
   query: string,
-): Promise<void> {
-  const { req, res, log } = s;
-  const socket = connectionSocketOf(req) as import('node:tls').TLSSocket;
+): Promise<void> | undefined {
+  const socket = connectionSocketOf(s.req) as import('node:tls').TLSSocket;
   const ex = new GatewayExchange(
     id,
     s.route.name,
@@ -264,28 +274,41 @@ async function runPolicies(
       tls: socket.encrypted === true,
       certificateSubject: certificateSubjectOf(socket),
     },
-    req.method!,
+    s.req.method!,
     path,
     query,
     s.headers,
   );
   gw.identity.strip(ex.request);
-  let expectContinue = s.expectContinue;
-  if (s.hasBody && gw.chain.needsRequestBody > 0) {
-    if (expectContinue) res.writeContinue();
-    expectContinue = false;
-    const body = await readBody(req, Math.min(gw.chain.needsRequestBody, s.route.maxBodySize));
-    if (body === undefined) {
-      endWith(s, ex, { kind: 'reply', reply: BODY_OVER_POLICY_LIMIT }, true);
-      return;
-    }
-    ex.body = body;
-  }
+  if (s.hasBody && gw.chain.needsRequestBody > 0) return runPoliciesWithBody(s, gw, ex);
   const outcome = gw.chain.runRequest(ex);
-  const verdict = outcome instanceof Promise ? await outcome : outcome;
-  if (res.destroyed) {
-    log.clientAborted = true;
-    log.write(res);
+  if (outcome instanceof Promise) return outcome.then((v) => afterPolicies(s, gw, ex, v, s.expectContinue));
+  afterPolicies(s, gw, ex, outcome, s.expectContinue);
+  return undefined;
+}
+
+async function runPoliciesWithBody(s: ForwardStart, gw: RouteGateway, ex: GatewayExchange): Promise<void> {
+  if (s.expectContinue) s.res.writeContinue();
+  const body = await readBody(s.req, Math.min(gw.chain.needsRequestBody, s.route.maxBodySize));
+  if (body === undefined) {
+    endWith(s, ex, { kind: 'reply', reply: BODY_OVER_POLICY_LIMIT }, true);
+    return;
+  }
+  ex.body = body;
+  const outcome = gw.chain.runRequest(ex);
+  afterPolicies(s, gw, ex, outcome instanceof Promise ? await outcome : outcome, false);
+}
+
+function afterPolicies(
+  s: ForwardStart,
+  gw: RouteGateway,
+  ex: GatewayExchange,
+  verdict: Verdict,
+  expectContinue: boolean,
+): void {
+  if (s.res.destroyed) {
+    s.log.clientAborted = true;
+    s.log.write(s.res);
     return;
   }
   if (verdict.kind !== 'continue') {
@@ -293,7 +316,9 @@ async function runPolicies(
     return;
   }
   gw.identity.forward(ex);
-  forward({ ...s, expectContinue }, ex.request.path, ex.request.query, ex.body ?? null, ex);
+  // A copy of the start only when the interim 100 was already sent (body buffered for a policy).
+  const start = expectContinue === s.expectContinue ? s : { ...s, expectContinue };
+  forward(start, ex.request.path, ex.request.query, ex.body ?? null, ex);
 }
 
 function endWith(
