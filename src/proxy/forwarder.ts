@@ -152,7 +152,12 @@ export class ProxyExchange {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) return true;
+    if (statusCode < 200) {
+      // RFC 9110 §15.2: a proxy forwards 1xx responses. 103 Early Hints carries Link headers worth passing
+      // on; 100 is Portico's own business (it answers Expect itself) and 101 never reaches this handler.
+      if (statusCode === 103 && !this.res.headersSent) this.#earlyHints(rawHeaders);
+      return true;
+    }
     if (statusCode >= 500 && this.#retry({ kind: 'response', status: statusCode })) return false;
     this.#resume = resume;
     this.log.status = statusCode;
@@ -183,6 +188,16 @@ export class ProxyExchange {
       return false;
     }
     return true;
+  }
+
+  #earlyHints(rawHeaders: Buffer[]): void {
+    const links: string[] = [];
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toString('latin1').toLowerCase() === 'link') {
+        links.push(rawHeaders[i + 1]!.toString('latin1'));
+      }
+    }
+    if (links.length > 0) this.res.writeEarlyHints({ link: links });
   }
 
   onData(chunk: Buffer): boolean {

@@ -35,6 +35,12 @@ describe('proxy basics', () => {
         res.end();
         return;
       }
+      if (req.url === '/hints') {
+        res.writeEarlyHints({ link: '</app.css>; rel=preload; as=style' });
+        res.writeHead(200, { 'content-type': 'text/plain' });
+        res.end('hinted');
+        return;
+      }
       if (req.url === '/hop') {
         res.writeHead(200, { connection: 'x-secret', 'x-secret': 'no', 'keep-alive': 'timeout=5', 'x-kept': 'yes' });
         res.end('hop');
@@ -231,6 +237,26 @@ routes: [ { name: only, match: { path: /only }, upstream: users } ]
     assert.equal(statusOf(notModified), 304);
     assert.match(notModified, /etag: "v1"/i);
     assert.ok(notModified.endsWith('\r\n\r\n'));
+  });
+
+  it('forwards 103 Early Hints before the final response', async () => {
+    const { request } = await import('node:http');
+    const informational: Array<{ status: number; link: unknown }> = [];
+    const body = await new Promise<string>((resolve, reject) => {
+      const req = request(`${p.url()}/p/hints`, (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => {
+          text += c;
+        });
+        res.on('end', () => resolve(text));
+      });
+      req.on('information', (info) => informational.push({ status: info.statusCode, link: info.headers.link }));
+      req.on('error', reject);
+      req.end();
+    });
+    assert.equal(body, 'hinted');
+    assert.deepEqual(informational, [{ status: 103, link: '</app.css>; rel=preload; as=style' }]);
   });
 
   it('keeps a well-formed request id, replaces a bad one, and sends it both ways', async () => {
