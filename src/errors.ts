@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   GW_BAD_REQUEST: { status: 400, title: 'Bad request' },
   GW_BAD_PATH: { status: 400, title: 'Bad request path' },
   GW_HEADERS_TOO_LARGE: { status: 431, title: 'Request header fields too large' },
+  GW_URI_TOO_LONG: { status: 414, title: 'Request target too long' },
   GW_BODY_TOO_LARGE: { status: 413, title: 'Content too large' },
   GW_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
   GW_EXPECTATION_FAILED: { status: 417, title: 'Expectation failed' },

@@ -72,6 +72,14 @@ export function handleRequest(
     refuse(localReply('GW_METHOD_NOT_ALLOWED', `method_refused:${method}`));
     return;
   }
+  if (method === 'OPTIONS' && (req.url === '*' || headers['max-forwards'] !== undefined)) {
+    if (answerOptionsHere(req, res, id, settings.requestIdHeader)) {
+      log.status = 200;
+      log.details = 'options_answered_locally';
+      res.once('close', () => log.write(res));
+      return;
+    }
+  }
   if (countHostHeaders(req.rawHeaders) > 1) {
     refuse(localReply('GW_BAD_REQUEST', 'duplicate_host'), true);
     return;
@@ -354,6 +362,29 @@ function hashKeyFor(
     return Array.isArray(v) ? v[0] : v;
   }
   return readCookie(headers.cookie, on.cookie);
+}
+
+/**
+ * RFC 9110 §9.3.7 and §7.6.2: `OPTIONS *` asks about the server itself, and `Max-Forwards: 0` means "do not
+ * forward": both are answered here. A positive Max-Forwards is decremented on the way up.
+ */
+function answerOptionsHere(req: IncomingMessage, res: ServerResponse, id: string, requestIdHeader: string): boolean {
+  const maxForwards = req.headers['max-forwards'];
+  if (req.url !== '*') {
+    const n = Number(maxForwards);
+    if (Number.isInteger(n) && n > 0) {
+      req.headers['max-forwards'] = String(n - 1);
+      return false;
+    }
+    if (!(Number.isInteger(n) && n === 0)) return false;
+  }
+  res.writeHead(200, {
+    allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
+    'content-length': 0,
+    [requestIdHeader]: id,
+  });
+  res.end();
+  return true;
 }
 
 /** Duplicate Host headers are ambiguous (RFC 9112 §3.2: respond 400). Node keeps only the first. */

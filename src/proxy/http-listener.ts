@@ -5,7 +5,7 @@
  * with. WebSocket upgrades go to websocket.ts; redirect and HSTS rules (redirect.ts) run before the proxy.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { ListenerConfig } from '../config/schema.ts';
@@ -207,7 +207,7 @@ export class HttpListener {
       return;
     }
     let code: ErrorCode = 'GW_BAD_REQUEST';
-    if (err.code === 'HPE_HEADER_OVERFLOW') code = 'GW_HEADERS_TOO_LARGE';
+    if (err.code === 'HPE_HEADER_OVERFLOW') code = requestLineTooLong(err) ? 'GW_URI_TOO_LONG' : 'GW_HEADERS_TOO_LARGE';
     else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') code = 'GW_REQUEST_TIMEOUT';
     else if (err.code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || err.code === 'HPE_INVALID_TRANSFER_ENCODING')
       code = 'GW_BAD_REQUEST';
@@ -226,6 +226,17 @@ export class HttpListener {
   }
 }
 
+/**
+ * Whether the head overflowed in its request line: then the target is what is too long (414, RFC 9110
+ * §15.5.15), not the header fields (431). The parser hands over the bytes it had seen.
+ */
+function requestLineTooLong(err: Error & { rawPacket?: Buffer }): boolean {
+  const raw = err.rawPacket;
+  if (raw === undefined) return false;
+  const eol = raw.indexOf('\r\n');
+  return eol === -1 || eol > 4096;
+}
+
 function isWebSocketUpgrade(req: IncomingMessage): boolean {
   const upgrade = req.headers.upgrade;
   return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
@@ -233,10 +244,10 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
 
 /** A problem reply written straight to a socket the HTTP parser gave up on; the connection closes after it. */
 function writeRawProblem(socket: Socket, code: ErrorCode): void {
-  const { status, title } = ERROR_CODES[code];
+  const { status } = ERROR_CODES[code];
   const body = problemBody({ status, code, details: '' }, randomUUID());
   socket.end(
-    `HTTP/1.1 ${status} ${title}\r\ncontent-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
       `cache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
   );
 }

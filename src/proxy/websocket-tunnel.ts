@@ -4,8 +4,10 @@
  * longer than the idle timeout, destroys both. Tunnels hold their sockets only, never a config generation,
  * so a reload leaves them open.
  */
+
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { ERROR_CODES, type LocalReply } from '../errors.ts';
+import type { LocalReply } from '../errors.ts';
 import { PROBLEM_JSON, problemBody } from './local-reply.ts';
 
 /** Open WebSockets of one listener: a count the runtime reads, and the sockets to cut on forced shutdown. */
@@ -68,9 +70,8 @@ export function writeSocketReply(
     socket.destroy();
     return;
   }
-  const title = ERROR_CODES[reply.code].title;
   const body = problemBody(reply, requestId);
-  let head = `HTTP/1.1 ${reply.status} ${title}\r\ncontent-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${requestIdHeader}: ${requestId}\r\nconnection: close\r\n`;
+  let head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${requestIdHeader}: ${requestId}\r\nconnection: close\r\n`;
   if (extra) for (const name in extra) head += `${name}: ${extra[name]}\r\n`;
   if (reply.headers) for (const name in reply.headers) head += `${name}: ${reply.headers[name]}\r\n`;
   socket.end(`${head}\r\n${body}`);

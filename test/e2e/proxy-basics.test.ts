@@ -278,6 +278,31 @@ routes: [ { name: only, match: { path: /only }, upstream: users } ]
     assert.equal(statusOf(connect), 405);
   });
 
+  it('answers OPTIONS * and Max-Forwards: 0 itself, and decrements a positive Max-Forwards', async () => {
+    const star = await rawExchange(p.port(), 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal(statusOf(star), 200);
+    assert.match(star, /allow: GET/i);
+    const zero = await rawExchange(
+      p.port(),
+      'OPTIONS /x HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n',
+    );
+    assert.equal(statusOf(zero), 200);
+    assert.equal(users.seen.filter((r) => r.method === 'OPTIONS' && r.url === '/x').length, 0);
+    const two = await rawExchange(
+      p.port(),
+      'OPTIONS /mf HTTP/1.1\r\nHost: x\r\nMax-Forwards: 2\r\nConnection: close\r\n\r\n',
+    );
+    const echo = JSON.parse(two.slice(two.indexOf('\r\n\r\n') + 4)) as Echo;
+    assert.equal(echo.headers['max-forwards'], '1');
+  });
+
+  it('answers 414 to a request line longer than the head allows, 431 to oversized header fields', async () => {
+    const longUri = await rawExchange(p.port(), `GET /${'a'.repeat(40000)} HTTP/1.1\r\nHost: x\r\n\r\n`);
+    assert.equal(statusOf(longUri), 414);
+    const bigHeader = await rawExchange(p.port(), `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(40000)}\r\n\r\n`);
+    assert.equal(statusOf(bigHeader), 431);
+  });
+
   it('serves Upgrade: h2c as a plain request, never a tunnel', async () => {
     const raw = await rawExchange(
       p.port(),
