@@ -57,6 +57,10 @@ export async function main(argv: string[]): Promise<number> {
       const { runSchema } = await import('./schema.ts');
       return runSchema();
     }
+    case '__load-config': {
+      const { runLoadConfig } = await import('./load-config.ts');
+      return runLoadConfig(config);
+    }
     case 'hash-password': {
       const { runHashPassword } = await import('./hash-password.ts');
       return runHashPassword();

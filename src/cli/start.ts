@@ -3,12 +3,11 @@
  */
 
 import { dirname, resolve } from 'node:path';
-import { loadConfigFile } from '../config/loader.ts';
+import { loadConfigInChild } from '../config/load-in-child.ts';
 import type { Config } from '../config/schema.ts';
 import { ConfigError } from '../errors.ts';
 import { createLogger, flushLogger, type Logger, type LogLevel } from '../observe/logger.ts';
 import { Runtime } from '../runtime/runtime.ts';
-import { configValidators } from '../runtime/validators.ts';
 
 export interface StartOptions {
   readonly config: string;
@@ -19,7 +18,7 @@ export async function runStart(options: StartOptions): Promise<number> {
   const log = createLogger(options.logLevel);
   let config: Config;
   try {
-    config = await loadConfigFile(options.config, { validators: configValidators() });
+    config = await loadConfigInChild(options.config);
   } catch (err) {
     process.stderr.write(`portico: cannot start: ${describeStartError(err, options.config)}\n`);
     return 1;
@@ -76,7 +75,7 @@ export async function runStart(options: StartOptions): Promise<number> {
 /** Loads the config file and swaps it in; logs and counts the result, and rethrows a failure. */
 async function reloadFromFile(runtime: Runtime, log: Logger, configPath: string): Promise<void> {
   try {
-    const next = await loadConfigFile(configPath, { validators: configValidators() });
+    const next = await loadConfigInChild(configPath);
     await runtime.reload(next);
     runtime.metrics.reloaded('ok');
     log.info({ msg: 'reloaded', config: configPath, listeners: runtime.ports(), admin: runtime.adminAddress() });

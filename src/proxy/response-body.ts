@@ -8,16 +8,18 @@ import type { ServerResponse } from 'node:http';
 import { pipeline, type Transform } from 'node:stream';
 import type { RouteCache, ServedResponse } from './cache/cache.ts';
 import type { CaptureStream } from './cache/capture.ts';
+// The modules themselves, not compress/index.ts: that one also re-exports the config schema (zod), which
+// the server process does not need.
+import { createCompressor } from './compress/compressor.ts';
 import {
   addVary,
-  type CompressOptions,
-  createCompressor,
   isCompressibleType,
-  negotiate,
   prepareHeaders,
   type ResponseHeaders,
   shouldCompress,
-} from './compress/index.ts';
+} from './compress/headers.ts';
+import { negotiate } from './compress/negotiate.ts';
+import type { CompressOptions } from './compress/options.ts';
 
 /** A route's response shaping, compiled once per generation. */
 export interface ResponseShaping {

@@ -11,7 +11,7 @@ import { buildPolicies, closePolicies, routePolicies } from '../gateway/registry
 import type { Policy } from '../gateway/types.ts';
 import type { Logger } from '../observe/logger.ts';
 import type { Cache } from '../proxy/cache/cache.ts';
-import { compileCompressOptions } from '../proxy/compress/index.ts';
+import { compileCompressOptions } from '../proxy/compress/options.ts';
 import type { RouteGateway } from '../proxy/gateway-step.ts';
 import { compileHeaderRules } from '../proxy/header-rules.ts';
 import { compileRewrite } from '../proxy/rewrite.ts';
