@@ -119,35 +119,28 @@ function parseV2(buf: Buffer): ProxyParseResult {
   if (buf.length < length) return NEED_MORE;
   if (cmd === 0) return { kind: 'header', length, header: { version: 2, command: 'local', family: 'unknown' } };
   // Only STREAM transports are meaningful for a TCP proxy; UNSPEC and others carry no usable address.
-  if (fam === 0x11) {
-    if (bodyLength < 12) return { kind: 'invalid', reason: 'short v2 IPv4 block' };
-    return {
-      kind: 'header',
-      length,
-      header: {
-        version: 2,
-        command: 'proxy',
-        family: 'tcp4',
-        source: { address: readIPv4(buf, 16), port: buf.readUInt16BE(24) },
-        destination: { address: readIPv4(buf, 20), port: buf.readUInt16BE(26) },
-      },
-    };
-  }
-  if (fam === 0x21) {
-    if (bodyLength < 36) return { kind: 'invalid', reason: 'short v2 IPv6 block' };
-    return {
-      kind: 'header',
-      length,
-      header: {
-        version: 2,
-        command: 'proxy',
-        family: 'tcp6',
-        source: { address: readIPv6(buf, 16), port: buf.readUInt16BE(48) },
-        destination: { address: readIPv6(buf, 32), port: buf.readUInt16BE(50) },
-      },
-    };
-  }
+  if (fam === 0x11) return parseV2Stream(buf, length, bodyLength, 4);
+  if (fam === 0x21) return parseV2Stream(buf, length, bodyLength, 16);
   return { kind: 'header', length, header: { version: 2, command: 'proxy', family: 'unknown' } };
+}
+
+/** A v2 STREAM address block: source address, destination address, source port, destination port. */
+function parseV2Stream(buf: Buffer, length: number, bodyLength: number, size: 4 | 16): ProxyParseResult {
+  const v4 = size === 4;
+  if (bodyLength < 2 * size + 4) return { kind: 'invalid', reason: v4 ? 'short v2 IPv4 block' : 'short v2 IPv6 block' };
+  const read = v4 ? readIPv4 : readIPv6;
+  const ports = 16 + 2 * size;
+  return {
+    kind: 'header',
+    length,
+    header: {
+      version: 2,
+      command: 'proxy',
+      family: v4 ? 'tcp4' : 'tcp6',
+      source: { address: read(buf, 16), port: buf.readUInt16BE(ports) },
+      destination: { address: read(buf, 16 + size), port: buf.readUInt16BE(ports + 2) },
+    },
+  };
 }
 
 /** Both endpoints in one family: IPv4-mapped addresses are unmapped, and a mixed pair is mapped into IPv6. */

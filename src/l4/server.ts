@@ -5,7 +5,7 @@
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import { type Plan, runSession } from './session.ts';
-import type { L4Log } from './types.ts';
+import type { L4Listener, L4Log, ListenOptions } from './types.ts';
 
 export interface CurrentPlan {
   readonly plan: Plan;
@@ -92,4 +92,27 @@ export class L4Server {
       };
     });
   }
+}
+
+/**
+ * Binds a server for a tcp or tls listener and returns its handle: the parts every kind shares, plus the
+ * kind's own methods (`update`, ...) made by `own` over the bound server.
+ */
+export async function bindListener<T extends object>(
+  options: ListenOptions,
+  current: CurrentPlan,
+  own: (server: L4Server) => T,
+): Promise<Omit<L4Listener, 'update'> & T> {
+  const server = new L4Server(options.name, current);
+  const address = await server.listen(options.host, options.port, options.reusePort ?? false);
+  return {
+    ...own(server),
+    name: options.name,
+    address,
+    get connections() {
+      return server.connections;
+    },
+    close: () => server.close(),
+    drain: (deadlineMs: number) => server.drain(deadlineMs),
+  };
 }

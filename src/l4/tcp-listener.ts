@@ -11,20 +11,13 @@
  */
 import type { Pool } from '../upstream/types.ts';
 import { compileTcp } from './plan.ts';
-import { L4Server } from './server.ts';
+import { bindListener } from './server.ts';
 import type { TcpListener, TcpListenerOptions, TcpSettings } from './types.ts';
 
 /** Binds the listener and starts accepting. Rejects if the settings are invalid or the port is taken. */
 export async function startTcpListener(options: TcpListenerOptions): Promise<TcpListener> {
   let settings: TcpSettings = options;
-  const server = new L4Server(options.name, compileTcp(options.name, options));
-  const address = await server.listen(options.host, options.port, options.reusePort ?? false);
-  return {
-    name: options.name,
-    address,
-    get connections() {
-      return server.connections;
-    },
+  return bindListener(options, compileTcp(options.name, options), (server) => ({
     update(next: TcpSettings): void {
       server.current = compileTcp(options.name, next);
       settings = next;
@@ -33,7 +26,5 @@ export async function startTcpListener(options: TcpListenerOptions): Promise<Tcp
       settings = { ...settings, pool };
       server.current = compileTcp(options.name, settings);
     },
-    close: () => server.close(),
-    drain: (deadlineMs: number) => server.drain(deadlineMs),
-  };
+  }));
 }

@@ -6,23 +6,14 @@
  * the decrypted bytes to a plain TCP pool. Both accept a PROXY header first when configured.
  */
 import { compileTls } from './plan.ts';
-import { L4Server } from './server.ts';
+import { bindListener } from './server.ts';
 import type { TlsListener, TlsListenerOptions, TlsSettings } from './types.ts';
 
 /** Binds the listener and starts accepting. Rejects if the settings are invalid or the port is taken. */
 export async function startTlsListener(options: TlsListenerOptions): Promise<TlsListener> {
-  const server = new L4Server(options.name, compileTls(options.name, options));
-  const address = await server.listen(options.host, options.port, options.reusePort ?? false);
-  return {
-    name: options.name,
-    address,
-    get connections() {
-      return server.connections;
-    },
+  return bindListener(options, compileTls(options.name, options), (server) => ({
     update(next: TlsSettings): void {
       server.current = compileTls(options.name, next);
     },
-    close: () => server.close(),
-    drain: (deadlineMs: number) => server.drain(deadlineMs),
-  };
+  }));
 }

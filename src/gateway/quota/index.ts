@@ -4,12 +4,11 @@
  * A request past the quota is answered 429 `GW_QUOTA_EXCEEDED` with Retry-After = time to the next window.
  * Denied requests are counted too (the counter only grows), which keeps the check a single atomic INCR.
  */
-import type { ErrorCode, LocalReply } from '../../errors.ts';
+import type { ErrorCode } from '../../errors.ts';
 import { StoreGuard } from '../rate-limit/guard.ts';
-import { RETRY_AFTER, retryAfterSeconds } from '../rate-limit/headers.ts';
-import { stateUnavailable } from '../rate-limit/index.ts';
 import { parseWith } from '../rate-limit/issues.ts';
 import { compileKey } from '../rate-limit/key.ts';
+import { logShadowExcess, planForGroups, stateUnavailable, tooManyRequests } from '../rate-limit/verdicts.ts';
 import {
   CONTINUE,
   type Consumer,
@@ -59,13 +58,7 @@ class QuotaPolicy implements Policy {
     if (consumer === undefined || this.#plans.length === 0) return this.#default;
     let plan = this.#byConsumer.get(consumer);
     if (plan !== undefined) return plan;
-    plan = this.#default;
-    for (const [group, p] of this.#plans) {
-      if (consumer.groups.includes(group)) {
-        plan = p;
-        break;
-      }
-    }
+    plan = planForGroups(consumer, this.#plans, this.#default);
     this.#byConsumer.set(consumer, plan);
     return plan;
   }
@@ -79,22 +72,12 @@ class QuotaPolicy implements Policy {
     if (used === undefined) return this.#c.enforce ? { kind: 'reply', reply: stateUnavailable(this.name) } : CONTINUE;
     const over = used > plan.limit;
     if (!this.#c.enforce) {
-      if (over)
-        this.#deps.log.info(
-          { policy: this.name, route: ex.routeName, consumer: ex.consumer?.name, requestId: ex.id },
-          'quota exceeded (shadow mode, not enforced)',
-        );
+      if (over) logShadowExcess(this.#deps, this.name, ex, 'quota exceeded (shadow mode, not enforced)');
       return CONTINUE;
     }
     ex.replyHeaders[this.#c.header] = String(over ? 0 : plan.limit - used);
     if (!over) return CONTINUE;
-    const reply: LocalReply = {
-      status: 429,
-      code: GW_QUOTA_EXCEEDED,
-      details: `quota_exceeded:${this.name}`,
-      headers: { [RETRY_AFTER]: retryAfterSeconds(win.end - now) },
-    };
-    return { kind: 'reply', reply };
+    return tooManyRequests(GW_QUOTA_EXCEEDED, `quota_exceeded:${this.name}`, win.end - now);
   }
 
   close(): Promise<void> {

@@ -48,10 +48,26 @@ export class StoreGuard {
         : createMemoryStore({ now: deps.now, sweepEveryMs: 30_000 });
   }
 
-  /** The shared store may be tried now (also while its first connection is made: the store waits for it). */
+  /**
+   * The shared store may be tried now (also while its first connection is made: the store waits for it).
+   * When it may not, degraded mode is entered.
+   */
   #usable(): boolean {
     if (this.#shared.kind === 'memory') return true;
-    return (this.#shared.ready() || this.#shared.connecting?.() === true) && performance.now() >= this.#skipUntil;
+    if ((this.#shared.ready() || this.#shared.connecting?.() === true) && performance.now() >= this.#skipUntil)
+      return true;
+    this.#enterDegraded('not connected');
+    return false;
+  }
+
+  /** After the shared store was skipped or failed: the local store to count in, or undefined (`closed`). */
+  #fallback(): Store | undefined {
+    if (this.#local === undefined) {
+      this.stats.unavailable++;
+      return undefined;
+    }
+    this.stats.localDecisions++;
+    return this.#local;
   }
 
   #failed(err: unknown): void {
@@ -116,15 +132,8 @@ export class StoreGuard {
       } catch (err) {
         this.#failed(err);
       }
-    } else {
-      this.#enterDegraded('not connected');
     }
-    if (this.#local === undefined) {
-      this.stats.unavailable++;
-      return undefined;
-    }
-    this.stats.localDecisions++;
-    return this.#local.take(key, cost, localSpec, now);
+    return this.#fallback()?.take(key, cost, localSpec, now);
   }
 
   /** The new counter value, or undefined when the store is unavailable and the policy is `closed`. */
@@ -137,15 +146,8 @@ export class StoreGuard {
       } catch (err) {
         this.#failed(err);
       }
-    } else {
-      this.#enterDegraded('not connected');
     }
-    if (this.#local === undefined) {
-      this.stats.unavailable++;
-      return undefined;
-    }
-    this.stats.localDecisions++;
-    return this.#local.increment(key, by, ttlMs);
+    return this.#fallback()?.increment(key, by, ttlMs);
   }
 
   async close(): Promise<void> {

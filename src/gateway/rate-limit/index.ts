@@ -3,7 +3,6 @@
  * RateLimit / RateLimit-Policy headers, Retry-After and a 429 on denial, shadow mode, and a local fallback
  * when the shared store fails. Everything but the store call is precomputed in `create`.
  */
-import type { ErrorCode, LocalReply } from '../../errors.ts';
 import type { Decision, RateLimitSpec } from '../../state/types.ts';
 import {
   CONTINUE,
@@ -23,20 +22,12 @@ import {
   policyMember,
   RATELIMIT,
   RATELIMIT_POLICY,
-  RETRY_AFTER,
-  retryAfterSeconds,
 } from './headers.ts';
 import { parseWith } from './issues.ts';
 import { compileKey } from './key.ts';
+import { GW_RATE_LIMITED, logShadowExcess, planForGroups, stateUnavailable, tooManyRequests } from './verdicts.ts';
 
-// Not yet in src/errors.ts's catalogue, so replies are built here with their status rather than by localReply().
-export const GW_RATE_LIMITED = 'GW_RATE_LIMITED' as ErrorCode;
-export const GW_STATE_UNAVAILABLE = 'GW_STATE_UNAVAILABLE' as ErrorCode;
-
-/** The 503 both rate-limit and quota answer when the store fails and the policy is `closed`. */
-export function stateUnavailable(policy: string): LocalReply {
-  return { status: 503, code: GW_STATE_UNAVAILABLE, details: `store_unavailable:${policy}` };
-}
+export { GW_RATE_LIMITED, GW_STATE_UNAVAILABLE, stateUnavailable } from './verdicts.ts';
 
 /** One plan (the default or a group's), ready to use per request. */
 interface Plan {
@@ -122,13 +113,7 @@ class RateLimitPolicy implements Policy {
   #entryOf(consumer: Consumer): ConsumerEntry {
     let entry = this.#byConsumer.get(consumer);
     if (entry !== undefined) return entry;
-    let plan = this.#default;
-    for (const [group, p] of this.#plans) {
-      if (consumer.groups.includes(group)) {
-        plan = p;
-        break;
-      }
-    }
+    const plan = planForGroups(consumer, this.#plans, this.#default);
     entry = { plan, key: this.#consumerKey ? `${plan.prefix}c:${consumer.name}` : undefined };
     this.#byConsumer.set(consumer, entry);
     return entry;
@@ -161,24 +146,14 @@ class RateLimitPolicy implements Policy {
       return { kind: 'reply', reply: stateUnavailable(this.name) };
     }
     if (!this.#enforce) {
-      if (!d.allowed)
-        this.#deps.log.info(
-          { policy: this.name, route: ex.routeName, consumer: ex.consumer?.name, requestId: ex.id },
-          'rate limit exceeded (shadow mode, not enforced)',
-        );
+      if (!d.allowed) logShadowExcess(this.#deps, this.name, ex, 'rate limit exceeded (shadow mode, not enforced)');
       return CONTINUE;
     }
     const h = ex.replyHeaders;
     appendMember(h, RATELIMIT_POLICY, plan.policyHeader);
     appendMember(h, RATELIMIT, limitMemberFrom(plan.limitHead, d.remaining, d.resetMs));
     if (d.allowed) return CONTINUE;
-    const reply: LocalReply = {
-      status: 429,
-      code: GW_RATE_LIMITED,
-      details: `rate_limited:${this.name}`,
-      headers: { [RETRY_AFTER]: retryAfterSeconds(d.retryAfterMs) },
-    };
-    return { kind: 'reply', reply };
+    return tooManyRequests(GW_RATE_LIMITED, `rate_limited:${this.name}`, d.retryAfterMs);
   }
 
   close(): Promise<void> {
