@@ -3,7 +3,7 @@
  * compiled routes. Everything per-request code needs is computed here, once.
  */
 import type { Dispatcher } from 'undici';
-import type { Config, HeaderRulesConfig, RouteConfig, UpstreamConfig } from '../config/schema.ts';
+import type { Config, RouteConfig, UpstreamConfig } from '../config/schema.ts';
 import { createChain } from '../gateway/chain.ts';
 import { createConsumerDirectory } from '../gateway/consumers.ts';
 import { createIdentity, type IdentityOptions } from '../gateway/identity.ts';
