@@ -30,7 +30,7 @@ import { requestIdFrom } from './request-id.ts';
 import { sendServed } from './response-body.ts';
 import { answerWithAction } from './route-action.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
-import type { CompiledRoute, ProxyRuntime } from './types.ts';
+import type { CompiledRoute, ProxyRuntime, ProxySettingsRuntime } from './types.ts';
 import { BodyTooLargeError } from './upstream-errors.ts';
 
 /**
@@ -55,21 +55,12 @@ export function handleRequest(
   const log = new ExchangeLog(lg.logger, id, client, method, req.url!, req.socket.bytesRead);
   if (lg.draining) res.shouldKeepAlive = false;
 
-  const refuse = (reply: LocalReply, close = false): void => {
-    log.status = reply.status;
-    log.code = reply.code;
-    log.details = reply.details;
-    if (close || !req.complete) res.shouldKeepAlive = false;
-    res.once('close', () => log.write(res));
-    sendLocalReply(res, reply, id, settings.requestIdHeader, settings.replyHeaders);
-  };
-
   if (lg.access !== undefined && !lg.access(client)) {
-    refuse(localReply('GW_ADDRESS_DENIED', 'listener_denies_address'), true);
+    refuse(req, res, log, settings, localReply('GW_ADDRESS_DENIED', 'listener_denies_address'), true);
     return;
   }
   if (method === 'TRACE' || method === 'CONNECT') {
-    refuse(localReply('GW_METHOD_NOT_ALLOWED', `method_refused:${method}`));
+    refuse(req, res, log, settings, localReply('GW_METHOD_NOT_ALLOWED', `method_refused:${method}`));
     return;
   }
   if (method === 'OPTIONS' && (req.url === '*' || headers['max-forwards'] !== undefined)) {
@@ -81,31 +72,31 @@ export function handleRequest(
     }
   }
   if (countHostHeaders(req.rawHeaders) > 1) {
-    refuse(localReply('GW_BAD_REQUEST', 'duplicate_host'), true);
+    refuse(req, res, log, settings, localReply('GW_BAD_REQUEST', 'duplicate_host'), true);
     return;
   }
   const target = normalizePath(req.url!);
   if (!target.ok) {
-    refuse(localReply('GW_BAD_PATH', `bad_path:${target.reason}`), true);
+    refuse(req, res, log, settings, localReply('GW_BAD_PATH', `bad_path:${target.reason}`), true);
     return;
   }
   const host = target.authority ?? headers.host;
   const match = rt.router.match(method, host, target.path, headers);
   if (match === undefined) {
-    refuse(localReply('GW_ROUTE_NOT_FOUND', 'no_route'));
+    refuse(req, res, log, settings, localReply('GW_ROUTE_NOT_FOUND', 'no_route'));
     return;
   }
   const route = rt.routes[match.index]!;
   log.route = route.name;
   if (route.access !== undefined && !route.access(client)) {
-    refuse(localReply('GW_ADDRESS_DENIED', 'route_denies_address'));
+    refuse(req, res, log, settings, localReply('GW_ADDRESS_DENIED', 'route_denies_address'));
     return;
   }
 
   const contentLength = headers['content-length'];
   const chunked = headers['transfer-encoding'] !== undefined;
   if (contentLength !== undefined && Number(contentLength) > route.maxBodySize) {
-    refuse(localReply('GW_BODY_TOO_LARGE', 'content_length_over_limit'), true);
+    refuse(req, res, log, settings, localReply('GW_BODY_TOO_LARGE', 'content_length_over_limit'), true);
     return;
   }
   const hasBody = chunked || (contentLength !== undefined && contentLength !== '0');
@@ -123,7 +114,7 @@ export function handleRequest(
   if (route.gateway !== undefined) {
     const failed = (err: unknown): void => {
       lg.logger.error({ msg: 'policy chain failed', requestId: id, error: String(err) });
-      refuse(localReply('GW_INTERNAL', 'policy_chain_failed'), true);
+      refuse(req, res, log, settings, localReply('GW_INTERNAL', 'policy_chain_failed'), true);
     };
     let pending: Promise<void> | undefined;
     try {
@@ -136,6 +127,23 @@ export function handleRequest(
     return;
   }
   forward(start, target.path, target.query, null, undefined);
+}
+
+/** Ends a request Portico refuses with a local reply; the access-log line is written when it closes. */
+function refuse(
+  req: IncomingMessage,
+  res: ServerResponse,
+  log: ExchangeLog,
+  settings: ProxySettingsRuntime,
+  reply: LocalReply,
+  close = false,
+): void {
+  log.status = reply.status;
+  log.code = reply.code;
+  log.details = reply.details;
+  if (close || !req.complete) res.shouldKeepAlive = false;
+  res.once('close', () => log.write(res));
+  sendLocalReply(res, reply, log.id, settings.requestIdHeader, settings.replyHeaders);
 }
 
 /** Everything the forwarder needs that the entry already computed. */

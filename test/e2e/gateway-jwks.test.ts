@@ -3,6 +3,7 @@
  * (a new `kid` is fetched on first sight), a retired or unknown `kid` is 401, and while the JWKS server is down
  * known keys still pass and tokens for unknown keys get 503 `GW_AUTH_UNAVAILABLE` (not 401).
  */
+
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
@@ -11,6 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { exportJWK, generateKeyPair, type JWK, SignJWT } from 'jose';
 import { startEchoUpstream, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
+import { freePort } from '../helpers/ports.ts';
 
 type PrivateKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
 
@@ -71,17 +73,6 @@ class JwksServer {
   }
 }
 
-/** A loopback port with nothing listening on it (bound, read, released). */
-async function deadPort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
-
 describe('jwt-auth with a real JWKS server', () => {
   let echo: TestServer;
   let p: PorticoProcess;
@@ -101,7 +92,7 @@ describe('jwt-auth with a real JWKS server', () => {
     echo = await startEchoUpstream('api');
     jwks.keys = [k1.jwk];
     await jwks.start();
-    const dead = await deadPort();
+    const dead = await freePort();
     // jwksCooldown 0: every unknown kid refetches, so the test never depends on how much time has passed.
     p = await startPortico(`
 listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]

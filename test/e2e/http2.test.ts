@@ -12,7 +12,7 @@ import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
 import { startEchoUpstream, statusOf, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
-import { certDir, makeCert } from './tls-certs.ts';
+import { certDir, makeCert } from '../helpers/tls-certs.ts';
 
 const run = promisify(execFile);
 

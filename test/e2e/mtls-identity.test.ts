@@ -8,7 +8,7 @@ import { request } from 'node:https';
 import { describe, it } from 'node:test';
 import { startEchoUpstream } from '../helpers/http.ts';
 import { startPortico } from '../helpers/portico.ts';
-import { type CertFiles, certDir, makeCa, makeCert } from './tls-certs.ts';
+import { type CertFiles, certDir, makeCa, makeCert } from '../helpers/tls-certs.ts';
 
 function get(port: number, path: string, cert?: CertFiles): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {

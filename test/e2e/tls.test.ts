@@ -15,7 +15,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { promisify } from 'node:util';
 import { fetchRaw, startEchoUpstream, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
-import { type CertFiles, certDir, makeCa, makeCert } from './tls-certs.ts';
+import { type CertFiles, certDir, makeCa, makeCert } from '../helpers/tls-certs.ts';
 
 const run = promisify(execFile);
 

@@ -10,17 +10,7 @@ import { type AddressInfo, createServer as createTcpServer, type Server as TcpSe
 import { after, before, describe, it } from 'node:test';
 import { startUpstream, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
-
-/** A TCP port nobody listens on: bind, note the port, close. */
-async function closedPort(): Promise<number> {
-  const s = createTcpServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as AddressInfo).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
+import { freePort } from '../helpers/ports.ts';
 
 /**
  * A listening socket that never accepts, with its accept queue filled, so new connects hang in SYN_SENT
@@ -94,7 +84,7 @@ describe('upstream failures', () => {
     garbage.listen(0, '127.0.0.1');
     await once(garbage, 'listening');
     hole = await blackhole();
-    refusedPort = await closedPort();
+    refusedPort = await freePort();
     const port = (s: TcpServer) => (s.address() as AddressInfo).port;
     p = await startPortico(`
 listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { WebSocket, WebSocketServer } from 'ws';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
-import { certDir, makeCert } from './tls-certs.ts';
+import { certDir, makeCert } from '../helpers/tls-certs.ts';
 
 /** Sends `text` and resolves with the next message. */
 async function roundTrip(ws: WebSocket, text: string): Promise<string> {

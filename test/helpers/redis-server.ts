@@ -5,8 +5,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { freePort } from './ports.ts';
 
 export interface RedisServer {
   readonly port: number;
@@ -14,18 +15,6 @@ export interface RedisServer {
   start(): Promise<void>;
   stop(): Promise<void>;
   restart(): Promise<void>;
-}
-
-/** A port that was free a moment ago (bind 0, read it, close). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  srv.listen(0, '127.0.0.1');
-  await once(srv, 'listening');
-  const addr = srv.address();
-  const port = typeof addr === 'object' && addr !== null ? addr.port : 0;
-  srv.close();
-  await once(srv, 'close');
-  return port;
 }
 
 /** One PING over a raw socket; true on +PONG. */

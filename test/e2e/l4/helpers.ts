@@ -2,17 +2,17 @@
  * @module Helpers for the L4 end-to-end tests: real redis-server processes, pools built with createPool,
  * self-signed certificates from openssl, a recording logger, and small socket utilities.
  */
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+
+import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { L4Log } from '../../../src/l4/types.ts';
 import { createPool } from '../../../src/upstream/pool.ts';
 import { upstream } from '../../../src/upstream/schema.ts';
 import type { Pool } from '../../../src/upstream/types.ts';
+import { certDir, makeCert } from '../../helpers/tls-certs.ts';
 
 export const run = promisify(execFile);
 
@@ -45,57 +45,11 @@ export function closePool(pool: Pool): void {
 }
 
 /** A port that was free a moment ago (for programs that cannot be told to bind port 0). */
-export async function freePort(): Promise<number> {
-  const s = createServer();
-  s.listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const port = (s.address() as { port: number }).port;
-  s.close();
-  await once(s, 'close');
-  return port;
-}
+import { freePort } from '../../helpers/ports.ts';
 
-export interface Redis {
-  readonly port: number;
-  readonly proc: ChildProcess;
-  stop(): Promise<void>;
-}
-
-/** Starts a real redis-server on a free port and waits until it accepts connections. */
-export async function startRedis(): Promise<Redis> {
-  const port = await freePort();
-  const proc = spawn(
-    'redis-server',
-    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  let out = '';
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`redis-server did not start: ${out}`)), 10_000);
-    proc.stdout!.on('data', (chunk: Buffer) => {
-      out += chunk.toString();
-      if (out.includes('Ready to accept connections')) {
-        clearTimeout(timer);
-        resolve();
-      }
-    });
-    proc.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`redis-server exited with ${code}: ${out}`));
-    });
-  });
-  proc.stdout!.resume();
-  return {
-    port,
-    proc,
-    async stop() {
-      if (proc.exitCode !== null || proc.signalCode !== null) return;
-      const exited = once(proc, 'exit');
-      proc.kill('SIGKILL');
-      await exited;
-    },
-  };
-}
+/** A real redis-server on its own port (the shared helper; `stop()` kills it). */
+export { startRedisServer as startRedis } from '../../helpers/redis-server.ts';
+export { freePort };
 
 /** `redis-cli -p <port> <args…>` → trimmed stdout. */
 export async function redisCli(port: number, ...args: string[]): Promise<string> {
@@ -108,36 +62,14 @@ export interface Cert {
   readonly key: string;
 }
 
-/** Self-signed P-256 certificates for the given names (CN and SAN), made by openssl in a temp dir. */
+/** Self-signed P-256 certificates for the given names (CN and SAN), as PEM text. */
 export async function makeCerts(names: string[]): Promise<Cert[]> {
-  const dir = mkdtempSync(join(tmpdir(), 'portico-l4-'));
+  const dir = certDir();
   try {
-    const out: Cert[] = [];
-    for (const [i, name] of names.entries()) {
-      const cert = join(dir, `${i}.crt`);
-      const key = join(dir, `${i}.key`);
-      await run('openssl', [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-subj',
-        `/CN=${name}`,
-        '-addext',
-        `subjectAltName=DNS:${name}`,
-        '-days',
-        '1',
-        '-keyout',
-        key,
-        '-out',
-        cert,
-      ]);
-      out.push({ cert: readFileSync(cert, 'utf8'), key: readFileSync(key, 'utf8') });
-    }
-    return out;
+    return names.map((name, i) => {
+      const files = makeCert(dir, [`DNS:${name}`], { file: String(i), subject: `/CN=${name}` });
+      return { cert: readFileSync(files.cert, 'utf8'), key: readFileSync(files.key, 'utf8') };
+    });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
