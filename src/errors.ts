@@ -15,6 +15,10 @@ export const ERROR_CODES = {
   GW_BODY_TOO_LARGE: { status: 413, title: 'Content too large' },
   GW_REQUEST_TIMEOUT: { status: 408, title: 'Request timeout' },
   GW_EXPECTATION_FAILED: { status: 417, title: 'Expectation failed' },
+  GW_WEBSOCKET_BAD_HANDSHAKE: { status: 400, title: 'Invalid WebSocket handshake' },
+  GW_WEBSOCKET_VERSION_UNSUPPORTED: { status: 426, title: 'Unsupported WebSocket version' },
+  GW_NOT_IMPLEMENTED: { status: 501, title: 'Not implemented' },
+  GW_VERSION_NOT_SUPPORTED: { status: 505, title: 'HTTP version not supported' },
   // --- routing ---
   GW_ROUTE_NOT_FOUND: { status: 404, title: 'No route matches this request' },
   GW_METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed' },
@@ -28,6 +32,9 @@ export const ERROR_CODES = {
   GW_UPSTREAM_TIMEOUT: { status: 504, title: 'Upstream response timed out' },
   GW_UPSTREAM_UNAVAILABLE: { status: 503, title: 'No healthy upstream target' },
   GW_UPSTREAM_OVERLOADED: { status: 503, title: 'Upstream circuit breaker open' },
+  // --- response cache ---
+  GW_CACHE_ONLY_IF_CACHED: { status: 504, title: 'No stored response (only-if-cached)' },
+  GW_CACHE_REVALIDATION_FAILED: { status: 504, title: 'Stored response must be revalidated; upstream unreachable' },
   // --- gateway: authentication and authorization ---
   GW_AUTH_MISSING: { status: 401, title: 'Credentials required' },
   GW_AUTH_INVALID: { status: 401, title: 'Invalid credentials' },

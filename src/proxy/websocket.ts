@@ -1,12 +1,13 @@
 /**
- * @module WebSocket proxying (RFC 6455 over HTTP/1.1 Upgrade): the listener's `upgrade` event ends here.
+ * @module WebSocket proxying (RFC 6455 over HTTP/1.1 Upgrade, RFC 9110 §7.8): the listener's `upgrade` event
+ * ends here (HTTP/1.1 requests with `Upgrade: websocket` and `Connection: upgrade` only).
  *
- * The upgrade request is routed like any request (same normalisation and router), refused when the route
- * says `websocket: false`, passed through the route's policies (request phase: authentication, rate limits…),
- * sent to a
- * target of the route's pool through undici's `upgrade` dispatch with the usual forwarding headers and
- * request id, and on `101` the two sockets are joined (websocket-tunnel.ts). Any other answer is relayed to
- * the client, and the connection closes after it. Every refusal is a problem+json local reply.
+ * The opening handshake is checked (websocket-handshake.ts), then the request is routed like any request
+ * (same normalisation and router), refused when the route says `websocket: false`, passed through the route's
+ * policies (request phase: authentication, rate limits…), sent to a target of the route's pool through
+ * undici's `upgrade` dispatch with the usual forwarding headers and request id. A `101` that is a valid
+ * WebSocket switch joins the two sockets (websocket-tunnel.ts); any other answer is relayed to the client, and
+ * the connection closes after it. Every refusal is a problem+json local reply.
  */
 import { type IncomingHttpHeaders, type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -20,11 +21,12 @@ import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
-import { filterResponseHeaders } from './response-headers.ts';
+import { filterResponseHeaders, flatToObject } from './response-headers.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxySettingsRuntime } from './types.ts';
 import { replyForUpstreamError } from './upstream-errors.ts';
-import { type WebSocketTunnels, writeSocketReply } from './websocket-tunnel.ts';
+import { checkClientHandshake, checkUpstreamSwitch } from './websocket-handshake.ts';
+import { endAndLinger, type WebSocketTunnels, writeSocketReply } from './websocket-tunnel.ts';
 
 /** Default idle timeout of a tunnel when the route says just `websocket: true`. */
 export const DEFAULT_WEBSOCKET_IDLE_MS = 600_000;
@@ -44,6 +46,7 @@ export function proxyWebSocket(
   const headers = req.headers;
   const id = requestIdFrom(headers[settings.requestIdHeader]);
   socket.on('error', destroyOnError);
+  tunnels.track(socket);
   const reply = startWebSocket(req, socket, head, lg, tunnels, id);
   if (reply === undefined) return;
   refuseUpgrade(req, socket, lg, id, reply, undefined);
@@ -89,7 +92,8 @@ function startWebSocket(
   const settings = rt.settings;
   const headers = req.headers;
   if (lg.draining) return localReply('GW_SHUTTING_DOWN', 'draining');
-  if (req.method !== 'GET') return localReply('GW_BAD_REQUEST', 'websocket_not_get');
+  const invalid = checkClientHandshake(req);
+  if (invalid !== undefined) return invalid;
   const target = normalizePath(req.url!);
   if (!target.ok) return localReply('GW_BAD_PATH', `bad_path:${target.reason}`);
   const host = target.authority ?? headers.host;
@@ -122,7 +126,7 @@ function startWebSocket(
     runUpgradePolicies(req, socket, head, lg, tunnels, id, route, match.params, client, target.path, target.query, ws);
     return undefined;
   }
-  return dispatchUpgrade(socket, head, lg, tunnels, id, route, client, path, ws, headers);
+  return dispatchUpgrade(socket, head, lg, tunnels, id, route, client, path, ws, headers, undefined);
 }
 
 /** The request phase of the route's policies on an upgrade; the tunnel opens only on `continue`. */
@@ -175,7 +179,19 @@ function runUpgradePolicies(
       const p = ex.request.path;
       const path =
         (route.rewrite === undefined ? p : route.rewrite(p)) + (ex.request.query === '' ? '' : `?${ex.request.query}`);
-      const refused = dispatchUpgrade(socket, head, lg, tunnels, id, route, client, path, ws, req.headers);
+      const refused = dispatchUpgrade(
+        socket,
+        head,
+        lg,
+        tunnels,
+        id,
+        route,
+        client,
+        path,
+        ws,
+        req.headers,
+        ex.replyHeaders,
+      );
       if (refused !== undefined) refuseUpgrade(req, socket, lg, id, refused, ex.replyHeaders);
     },
     () => refuseUpgrade(req, socket, lg, id, localReply('GW_INTERNAL', 'policy_chain_failed'), undefined),
@@ -194,6 +210,7 @@ function dispatchUpgrade(
   path: string,
   ws: CompiledRoute['config']['websocket'],
   headers: IncomingHttpHeaders,
+  replyHeaders: Readonly<Record<string, string>> | undefined,
 ): LocalReply | undefined {
   const upstream = route.upstream!;
   const settings = lg.runtime.settings;
@@ -207,7 +224,9 @@ function dispatchUpgrade(
   }
   if (!route.preserveHost) headers.host = upstream.hostHeader(picked);
   const idle = typeof ws === 'object' ? ws.idleTimeout : DEFAULT_WEBSOCKET_IDLE_MS;
-  const handler = new UpgradeHandler(socket, head, route, picked, settings, lg, tunnels, id, client, idle);
+  const key = String(headers['sec-websocket-key'] ?? '');
+  const handler = new UpgradeHandler(socket, head, route, picked, settings, lg, tunnels, id, client, idle, key);
+  handler.replyHeaders = replyHeaders;
   handler.end = pool.begin(picked);
   upstream
     .dispatcher(picked)
@@ -234,11 +253,15 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   readonly #id: string;
   readonly #clientAddress: string;
   readonly #idle: number;
+  readonly #key: string;
   readonly #startedAt = performance.now();
   end: ((outcome: AttemptOutcome) => void) | undefined = undefined;
+  /** Headers the route's policies add to their answers (rate-limit state…). */
+  replyHeaders: Readonly<Record<string, string>> | undefined = undefined;
   #abort: ((err?: Error) => void) | undefined = undefined;
   #status = 0;
   #headSent = false;
+  #upgraded = false;
   #resume: (() => void) | undefined = undefined;
 
   constructor(
@@ -252,6 +275,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     id: string,
     clientAddress: string,
     idle: number,
+    key: string,
   ) {
     this.#client = client;
     this.#head = head;
@@ -263,7 +287,10 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     this.#id = id;
     this.#clientAddress = clientAddress;
     this.#idle = idle;
-    client.once('close', () => this.#abort?.(new Error('client closed')));
+    this.#key = key;
+    client.once('close', () => {
+      if (!this.#upgraded) this.#abort?.(new Error('client closed'));
+    });
   }
 
   onConnect(abort: (err?: Error) => void): void {
@@ -272,26 +299,31 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   }
 
   onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+    this.#upgraded = true;
+    const client = this.#client;
+    const raw = rawHeaders ?? [];
+    // RFC 6455 §4.1: what a client would fail the connection for. Refused here, it is a clear 502 and no
+    // tunnel to a backend that is not speaking WebSocket.
+    const invalid = checkUpstreamSwitch(raw, this.#key);
+    if (invalid !== undefined) {
+      upstream.destroy();
+      this.#settle({ kind: 'reset' });
+      if (client.destroyed) return;
+      this.#refuse(localReply('GW_UPSTREAM_BAD_RESPONSE', invalid));
+      return;
+    }
     this.#settle({ kind: 'response', status: statusCode });
     this.#status = statusCode;
-    const client = this.#client;
     if (client.destroyed) {
       upstream.destroy();
       return;
     }
-    // The 101 head as the upstream sent it (Upgrade, Connection and Sec-WebSocket-* are the handshake),
-    // minus its Server / X-Powered-By and request id, plus ours.
-    let head = 'HTTP/1.1 101 Switching Protocols\r\n';
-    const raw = rawHeaders ?? [];
-    for (let i = 0; i < raw.length; i += 2) {
-      const name = raw[i]!.toString();
-      const lower = name.toLowerCase();
-      if (lower === 'server' || lower === 'x-powered-by' || lower === this.#settings.requestIdHeader) continue;
-      head += `${name}: ${raw[i + 1]!.toString()}\r\n`;
-    }
-    head += `${this.#settings.requestIdHeader}: ${this.#id}\r\n`;
-    if (this.#settings.serverHeader !== '') head += `server: ${this.#settings.serverHeader}\r\n`;
+    // The upstream's headers (Sec-WebSocket-Accept / -Protocol / -Extensions as sent) minus hop-by-hop ones,
+    // its Server and request id; Upgrade and Connection are this hop's (RFC 9110 §7.8).
+    let head = 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n';
+    head += this.#headerLines(raw as Buffer[]);
     client.write(`${head}\r\n`);
+    // Bytes the client sent after its request, before the 101 (frames it did not wait to send).
     if (this.#head.length > 0) upstream.write(this.#head);
     const startedAt = this.#startedAt;
     this.#tunnels.connect(client, upstream, this.#idle, () => this.#log(performance.now() - startedAt));
@@ -302,11 +334,10 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     // Not upgraded: relay the answer; the client connection closes after it (it is in an unknown state).
     this.#status = statusCode;
     this.#resume = resume;
-    const flat = filterResponseHeaders(rawHeaders, this.#settings, this.#id);
-    let head = `HTTP/1.1 ${statusCode} ${statusText(statusCode)}\r\n`;
-    for (let i = 0; i < flat.length; i += 2) head += `${flat[i]}: ${flat[i + 1]}\r\n`;
     this.#headSent = true;
-    this.#client.write(`${head}connection: close\r\n\r\n`);
+    this.#client.write(
+      `HTTP/1.1 ${statusCode} ${statusText(statusCode)}\r\n${this.#headerLines(rawHeaders)}connection: close\r\n\r\n`,
+    );
     return true;
   }
 
@@ -318,7 +349,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.#settle({ kind: 'response', status: this.#status });
-    this.#client.end();
+    endAndLinger(this.#client);
     this.#log(performance.now() - this.#startedAt);
   }
 
@@ -329,6 +360,29 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       this.#client.destroy();
       return;
     }
+    this.#refuse(reply);
+  }
+
+  /** The upstream's end-to-end headers as lines, plus the route's response header rules and ours. */
+  #headerLines(raw: Buffer[]): string {
+    const flat = filterResponseHeaders(raw, this.#settings, this.#id);
+    let lines = '';
+    if (this.#route.responseHeaders === undefined && this.replyHeaders === undefined) {
+      for (let i = 0; i < flat.length; i += 2) lines += `${flat[i]}: ${flat[i + 1]}\r\n`;
+      return lines;
+    }
+    const headers: Record<string, string | string[]> =
+      this.#route.responseHeaders === undefined ? flatToObject(flat) : this.#route.responseHeaders.applyToFlat(flat);
+    if (this.replyHeaders !== undefined) Object.assign(headers, this.replyHeaders);
+    for (const name in headers) {
+      const value = headers[name]!;
+      if (Array.isArray(value)) for (const v of value) lines += `${name}: ${v}\r\n`;
+      else lines += `${name}: ${value}\r\n`;
+    }
+    return lines;
+  }
+
+  #refuse(reply: LocalReply): void {
     this.#status = reply.status;
     this.#lg.logger.info({
       msg: 'websocket',
@@ -339,7 +393,11 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       code: reply.code,
       details: reply.details,
     });
-    writeSocketReply(this.#client, reply, this.#id, this.#settings.requestIdHeader, this.#settings.replyHeaders);
+    const extra =
+      this.replyHeaders === undefined
+        ? this.#settings.replyHeaders
+        : { ...this.#settings.replyHeaders, ...this.replyHeaders };
+    writeSocketReply(this.#client, reply, this.#id, this.#settings.requestIdHeader, extra);
   }
 
   #settle(outcome: AttemptOutcome): void {
