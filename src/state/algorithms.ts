@@ -18,23 +18,45 @@ export interface WindowState {
   prev: number;
 }
 
+/**
+ * What `count` takes of `cost` units each, made in one step, yield: the first `taken` are admitted, the rest
+ * denied. `remaining` and `resetMs` describe the state after all of them; `retryAfterMs` is the wait for one
+ * more take of `cost` (0 when all `count` were admitted). With `count` 1 this is exactly one take.
+ */
+export interface Taken {
+  readonly taken: number;
+  readonly remaining: number;
+  readonly retryAfterMs: number;
+  readonly resetMs: number;
+  /** Token bucket: the tokens left, unrounded (for the earlier callers' `resetMs`, see `decisionOf`). */
+  readonly tokens?: number;
+}
+
 /** Refill, then take `cost` tokens if there are enough. Mutates `s`. A clock behind `s.ts` refills nothing. */
 export function takeToken(s: BucketState, cost: number, spec: RateLimitSpec, now: number): Decision {
+  const t = takeTokens(s, cost, 1, spec, now);
+  return { allowed: t.taken === 1, remaining: t.remaining, retryAfterMs: t.retryAfterMs, resetMs: t.resetMs };
+}
+
+/**
+ * `count` takes of `cost` tokens at one instant, decided as if made one after another: refill once, then admit
+ * while the tokens last. Mutates `s`.
+ */
+export function takeTokens(s: BucketState, cost: number, count: number, spec: RateLimitSpec, now: number): Taken {
   const cap = spec.burst ?? spec.limit;
   const rate = spec.limit / spec.windowMs;
   if (now > s.ts) {
     s.tokens = Math.min(cap, s.tokens + (now - s.ts) * rate);
     s.ts = now;
   }
-  let allowed = false;
-  let retryAfterMs = 0;
-  if (s.tokens >= cost) {
+  let taken = 0;
+  while (taken < count && s.tokens >= cost) {
     s.tokens -= cost;
-    allowed = true;
-  } else {
-    retryAfterMs = Math.ceil((cost - s.tokens) / rate);
+    taken++;
   }
-  return { allowed, remaining: Math.floor(s.tokens), retryAfterMs, resetMs: Math.ceil((cap - s.tokens) / rate) };
+  const retryAfterMs = taken < count ? Math.ceil((cost - s.tokens) / rate) : 0;
+  const tokens = s.tokens;
+  return { taken, remaining: Math.floor(tokens), retryAfterMs, resetMs: Math.ceil((cap - tokens) / rate), tokens };
 }
 
 /** A new, full bucket. */
@@ -52,6 +74,15 @@ export function bucketTtl(spec: RateLimitSpec): number {
  * curr. Admit when estimate + cost ≤ limit. Mutates `s`.
  */
 export function takeWindow(s: WindowState, cost: number, spec: RateLimitSpec, now: number): Decision {
+  const t = takeWindows(s, cost, 1, spec, now);
+  return { allowed: t.taken === 1, remaining: t.remaining, retryAfterMs: t.retryAfterMs, resetMs: t.resetMs };
+}
+
+/**
+ * `count` takes of `cost` at one instant, decided as if made one after another: move the windows once, then
+ * admit while estimate + cost ≤ limit. Mutates `s`.
+ */
+export function takeWindows(s: WindowState, cost: number, count: number, spec: RateLimitSpec, now: number): Taken {
   const size = spec.windowMs;
   const limit = spec.limit;
   let win = Math.floor(now / size);
@@ -68,13 +99,14 @@ export function takeWindow(s: WindowState, cost: number, spec: RateLimitSpec, no
     elapsed = 0;
   }
   s.win = win;
-  const estimate = (s.prev * (size - elapsed)) / size + s.curr;
-  let allowed = false;
-  let retryAfterMs = 0;
-  if (estimate + cost <= limit) {
+  const weighted = (s.prev * (size - elapsed)) / size;
+  let taken = 0;
+  while (taken < count && weighted + s.curr + cost <= limit) {
     s.curr += cost;
-    allowed = true;
-  } else {
+    taken++;
+  }
+  let retryAfterMs = 0;
+  if (taken < count) {
     const room = limit - cost - s.curr;
     if (room >= 0 && s.prev > 0) {
       // Wait until the previous window's weight drops enough.
@@ -88,12 +120,30 @@ export function takeWindow(s: WindowState, cost: number, spec: RateLimitSpec, no
       retryAfterMs = size - elapsed + into;
     }
   }
-  const used = (s.prev * (size - elapsed)) / size + s.curr;
+  const used = weighted + s.curr;
   const remaining = Math.max(0, Math.floor(limit - used));
   const resetMs = s.curr > 0 ? 2 * size - elapsed : s.prev > 0 ? size - elapsed : 0;
-  return { allowed, remaining, retryAfterMs, resetMs };
+  return { taken, remaining, retryAfterMs, resetMs };
 }
 
 export function newWindow(): WindowState {
   return { win: 0, curr: 0, prev: 0 };
+}
+
+/**
+ * The decision the `i`-th (0-based, in call order) of the `count` takes behind `t` gets: what it would have seen
+ * had the takes been made one after another. The first `t.taken` are admitted, each seeing the units the
+ * admitted ones after it have not taken yet; the rest are denied and see the state after the batch. A token
+ * bucket's earlier callers get their own `resetMs` from the exact tokens (`t.tokens`, needed when `t.taken` > 1).
+ */
+export function decisionOf(t: Taken, i: number, cost: number, spec: RateLimitSpec): Decision {
+  if (i >= t.taken) return { allowed: false, remaining: t.remaining, retryAfterMs: t.retryAfterMs, resetMs: t.resetMs };
+  const later = (t.taken - 1 - i) * cost;
+  if (later === 0) return { allowed: true, remaining: t.remaining, retryAfterMs: 0, resetMs: t.resetMs };
+  // Integer units added back to the tokens left are exact: these are the tokens caller i left behind.
+  const resetMs =
+    spec.algorithm === 'token-bucket'
+      ? Math.ceil(((spec.burst ?? spec.limit) - (t.tokens! + later)) / (spec.limit / spec.windowMs))
+      : t.resetMs;
+  return { allowed: true, remaining: t.remaining + later, retryAfterMs: 0, resetMs };
 }

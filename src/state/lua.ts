@@ -14,13 +14,18 @@ function script(source: string): Script {
   return { source, sha: createHash('sha1').update(source).digest('hex') };
 }
 
-/** ARGV: limit, windowMs, burst, now, cost → { allowed, remaining, retryAfterMs, resetMs }. */
+/**
+ * ARGV: limit, windowMs, burst, now, cost[, count] → { taken, remaining, retryAfterMs, resetMs[, tokens] }:
+ * `count` takes (default 1) decided as one after another (algorithms.ts `takeTokens`). With count 1, taken is
+ * 0 or 1 (allowed); above 1 the exact tokens left follow as a string (Redis would truncate a number).
+ */
 export const TOKEN_BUCKET = script(`
 local limit = tonumber(ARGV[1])
 local size = tonumber(ARGV[2])
 local cap = tonumber(ARGV[3])
 local now = tonumber(ARGV[4])
 local cost = tonumber(ARGV[5])
+local count = tonumber(ARGV[6]) or 1
 local rate = limit / size
 local h = redis.call('HMGET', KEYS[1], 't', 'ts')
 local tokens = tonumber(h[1])
@@ -30,26 +35,31 @@ if now > ts then
   tokens = math.min(cap, tokens + (now - ts) * rate)
   ts = now
 end
-local allowed = 0
-local retry = 0
-if tokens >= cost then
+local taken = 0
+while taken < count and tokens >= cost do
   tokens = tokens - cost
-  allowed = 1
-else
-  retry = math.ceil((cost - tokens) / rate)
+  taken = taken + 1
 end
+local retry = 0
+if taken < count then retry = math.ceil((cost - tokens) / rate) end
 local reset = math.ceil((cap - tokens) / rate)
-redis.call('HSET', KEYS[1], 't', string.format('%.17g', tokens), 'ts', string.format('%.17g', ts))
+local exact = string.format('%.17g', tokens)
+redis.call('HSET', KEYS[1], 't', exact, 'ts', string.format('%.17g', ts))
 redis.call('PEXPIRE', KEYS[1], math.ceil(cap * size / limit) + 1000)
-return { allowed, math.floor(tokens), retry, reset }
+if count > 1 then return { taken, math.floor(tokens), retry, reset, exact } end
+return { taken, math.floor(tokens), retry, reset }
 `);
 
-/** ARGV: limit, windowMs, now, cost → { allowed, remaining, retryAfterMs, resetMs }. */
+/**
+ * ARGV: limit, windowMs, now, cost[, count] → { taken, remaining, retryAfterMs, resetMs }: `count` takes
+ * (default 1) decided as one after another (algorithms.ts `takeWindows`). With count 1, taken is 0 or 1.
+ */
 export const SLIDING_WINDOW = script(`
 local limit = tonumber(ARGV[1])
 local size = tonumber(ARGV[2])
 local now = tonumber(ARGV[3])
 local cost = tonumber(ARGV[4])
+local count = tonumber(ARGV[5]) or 1
 local win = math.floor(now / size)
 local elapsed = now - win * size
 local h = redis.call('HMGET', KEYS[1], 'w', 'c', 'p')
@@ -66,13 +76,14 @@ elseif win < w then
   win = w
   elapsed = 0
 end
-local estimate = prev * (size - elapsed) / size + curr
-local allowed = 0
-local retry = 0
-if estimate + cost <= limit then
+local weighted = prev * (size - elapsed) / size
+local taken = 0
+while taken < count and weighted + curr + cost <= limit do
   curr = curr + cost
-  allowed = 1
-else
+  taken = taken + 1
+end
+local retry = 0
+if taken < count then
   local room = limit - cost - curr
   if room >= 0 and prev > 0 then
     retry = math.max(1, math.ceil(size * (1 - room / prev) - elapsed))
@@ -85,13 +96,13 @@ else
     retry = size - elapsed + into
   end
 end
-local used = prev * (size - elapsed) / size + curr
+local used = weighted + curr
 local remaining = math.max(0, math.floor(limit - used))
 local reset = 0
 if curr > 0 then reset = 2 * size - elapsed elseif prev > 0 then reset = size - elapsed end
 redis.call('HSET', KEYS[1], 'w', string.format('%.17g', win), 'c', curr, 'p', prev)
 redis.call('PEXPIRE', KEYS[1], 2 * size)
-return { allowed, remaining, retry, reset }
+return { taken, remaining, retry, reset }
 `);
 
 /** ARGV: by, ttlMs → new value. */

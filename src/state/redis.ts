@@ -8,13 +8,15 @@
  * so a freshly started instance does not count locally, or refuse, for its first milliseconds. Scripts run by
  * EVALSHA and fall back to EVAL when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH).
  *
- * Per-request cost: auto-pipelining sends the commands of one event-loop turn in one write, the script
- * arguments that depend only on the limit are strings made once per spec, and a rate-limit `take` makes one
- * promise of its own around ioredis's (reply, timeout and NOSCRIPT retry settle it directly).
+ * Per-request cost: the takes for one key, spec and cost (and the increments for one key) made in one
+ * event-loop turn are coalesced into one script call (src/state/redis-batch.ts); auto-pipelining sends the
+ * commands of a turn in one write; the script arguments that depend only on the limit are strings made once
+ * per spec.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import { INCREMENT, type Script, SLIDING_WINDOW, TOKEN_BUCKET } from './lua.ts';
+import { Batches, isNoScript, type SpecArgs } from './redis-batch.ts';
 import type { Decision, RateLimitSpec, Store } from './types.ts';
 
 export interface RedisNode {
@@ -75,21 +77,10 @@ function bounded<T>(p: Promise<T>, ms: number): Promise<T> {
   });
 }
 
-function isNoScript(err: unknown): boolean {
-  return err instanceof Error && err.message.startsWith('NOSCRIPT');
-}
-
 /** The reply of TOKEN_BUCKET / SLIDING_WINDOW as a Decision. */
 function toDecision(r: unknown): Decision {
   const a = r as [number, number, number, number];
   return { allowed: a[0] === 1, remaining: a[1], retryAfterMs: a[2], resetMs: a[3] };
-}
-
-/** Script arguments that depend only on the spec, as the strings Redis receives. */
-interface SpecArgs {
-  readonly limit: string;
-  readonly windowMs: string;
-  readonly burst: string;
 }
 
 class RedisStore implements Store {
@@ -97,6 +88,7 @@ class RedisStore implements Store {
   readonly #client: Client;
   readonly #commandTimeout: number;
   readonly #specArgs = new WeakMap<RateLimitSpec, SpecArgs>();
+  readonly #batches: Batches;
   /** Settles on the first 'ready' or 'error', whichever comes first. */
   readonly #first: Promise<void>;
   #everReady = false;
@@ -144,6 +136,7 @@ class RedisStore implements Store {
     // Our own command timeout (see `bounded`), not ioredis's: its timer can fire before a reply already waiting
     // in the socket is read, when this process's event loop lagged (a burst, a GC pause).
     this.#commandTimeout = opts.timeouts?.command ?? 200;
+    this.#batches = new Batches(this.#client, this.#commandTimeout);
     let settleFirst!: () => void;
     this.#first = new Promise<void>((resolve) => {
       settleFirst = resolve;
@@ -191,55 +184,30 @@ class RedisStore implements Store {
     return a;
   }
 
+  /**
+   * While connected, coalesced with the other takes of this turn for the same key, spec and cost (one script
+   * call decides them all, in call order). Otherwise sent alone: before the first connection it waits for it;
+   * after a disconnection it is rejected at once by the client (no offline queue).
+   */
   take(key: string, cost: number, spec: RateLimitSpec, nowMs: number): Promise<Decision> {
     const a = this.#argsOf(spec);
+    if (this.#client.status === 'ready') return this.#batches.take(key, cost, spec, a, nowMs);
     const bucket = spec.algorithm === 'token-bucket';
     const script = bucket ? TOKEN_BUCKET : SLIDING_WINDOW;
     const args = bucket ? [a.limit, a.windowMs, a.burst, nowMs, cost] : [a.limit, a.windowMs, nowMs, cost];
-    if (!this.#everReady && !this.#down) return this.#run(script, key, args).then(toDecision);
-    return this.#takeNow(script, key, args);
+    return this.#run(script, key, args).then(toDecision);
   }
 
-  /**
-   * The hot path once connected: one promise per call, settled by the reply (as a Decision), the timeout,
-   * or the EVAL retry after NOSCRIPT; no intermediate promises.
-   */
-  #takeNow(s: Script, key: string, args: (string | number)[]): Promise<Decision> {
-    const client = this.#client;
-    const ms = this.#commandTimeout;
-    return new Promise<Decision>((resolve, reject) => {
-      let settled = false;
-      let retried = false;
-      const timer = setTimeout(() => {
-        setImmediate(() => {
-          if (settled) return;
-          settled = true;
-          reject(new Error(`redis command timed out after ${ms}ms`));
-        });
-      }, ms);
-      const ok = (r: unknown): void => {
-        if (settled) return;
-        settled = true;
-        clearTimeout(timer);
-        resolve(toDecision(r));
-      };
-      const fail = (err: unknown): void => {
-        if (settled) return;
-        if (!retried && isNoScript(err)) {
-          retried = true;
-          client.eval(s.source, 1, key, ...args).then(ok, fail);
-          return;
-        }
-        settled = true;
-        clearTimeout(timer);
-        reject(err);
-      };
-      client.evalsha(s.sha, 1, key, ...args).then(ok, fail);
-    });
+  /** Like `take`: coalesced per key while connected (one INCRBY of the sum), else sent alone. */
+  increment(key: string, by: number, ttlMs: number): Promise<number> {
+    const ttl = Math.max(1, Math.ceil(ttlMs));
+    if (this.#client.status === 'ready') return this.#batches.increment(key, by, ttl);
+    return this.#run(INCREMENT, key, [by, ttl]) as Promise<number>;
   }
 
-  async increment(key: string, by: number, ttlMs: number): Promise<number> {
-    return (await this.#run(INCREMENT, key, [by, Math.max(1, Math.ceil(ttlMs))])) as number;
+  /** Calls coalesced and commands sent so far; for tests and measurements. */
+  batchStatsForTest(): { readonly calls: number; readonly commands: number } {
+    return this.#batches.stats;
   }
 
   async get(key: string): Promise<Buffer | undefined> {
@@ -278,6 +246,6 @@ class RedisStore implements Store {
  * A store backed by Redis. Connects in the background right away; calls made before the connection is ready
  * reject at once (callers fall back to local counting).
  */
-export function createRedisStore(opts: RedisStoreOptions): Store {
+export function createRedisStore(opts: RedisStoreOptions): Store & Pick<RedisStore, 'batchStatsForTest'> {
   return new RedisStore(opts);
 }

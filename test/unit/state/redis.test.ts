@@ -56,3 +56,127 @@ it('redis store rejects quickly while Redis is down and works again after a rest
   assert.equal(store.ready(), true);
   assert.equal((await store.take('down', 1, spec, now)).allowed, true);
 });
+
+/** Waits (bounded) until `cond` holds. */
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 300 && !cond(); i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(cond(), true);
+}
+
+it('redis store sends the takes of one turn as one command; a batch of one is the plain command', async (t) => {
+  const store = createRedisStore({ url: server.url, keyPrefix: 'batch:' });
+  await until(() => store.ready());
+  const admin = new Redis(server.url);
+  const monitor = await admin.monitor();
+  const seen: string[][] = [];
+  monitor.on('monitor', (_time: string, args: string[]) => {
+    if (args[0]?.toLowerCase() === 'evalsha') seen.push(args);
+  });
+  t.after(async () => {
+    await store.close();
+    monitor.disconnect();
+    admin.disconnect();
+  });
+  const now = Date.UTC(2030, 0, 1);
+  const tb: RateLimitSpec = { algorithm: 'token-bucket', limit: 6, windowMs: 60_000 };
+  assert.equal((await store.take('one', 1, tb, now)).remaining, 5);
+  const all = await Promise.all(Array.from({ length: 10 }, () => store.take('many', 1, tb, now)));
+  assert.equal(all.filter((d) => d.allowed).length, 6);
+  assert.deepEqual(await Promise.all([store.increment('n', 2, 60_000), store.increment('n', 3, 60_000)]), [2, 5]);
+  assert.deepEqual(store.batchStatsForTest(), { calls: 13, commands: 3 });
+  await until(() => seen.length === 3);
+  // EVALSHA sha numkeys key limit window burst now cost [count]
+  assert.deepEqual(seen[0]!.slice(3), ['batch:one', '6', '60000', '6', String(now), '1']);
+  assert.deepEqual(seen[1]!.slice(3), ['batch:many', '6', '60000', '6', String(now), '1', '10']);
+  assert.deepEqual(seen[2]!.slice(3), ['batch:n', '5', '60000']);
+});
+
+it('redis store splits a very large turn into batches that keep call order', async (t) => {
+  const store = createRedisStore({ url: server.url, keyPrefix: 'large:' });
+  t.after(() => store.close());
+  await until(() => store.ready());
+  const wide: RateLimitSpec = { algorithm: 'sliding-window', limit: 550, windowMs: 60_000 };
+  const all = await Promise.all(Array.from({ length: 600 }, () => store.take('k', 1, wide, Date.UTC(2030, 0, 1))));
+  assert.deepEqual(
+    all.map((d) => d.allowed),
+    Array.from({ length: 600 }, (_, i) => i < 550),
+  );
+  assert.deepEqual(store.batchStatsForTest(), { calls: 600, commands: 2 });
+});
+
+it('redis store re-sends a script the server forgot for a whole batch (NOSCRIPT → EVAL)', async (t) => {
+  const store = await readyStore({ url: server.url, keyPrefix: 'nsb:' });
+  const admin = new Redis(server.url);
+  t.after(async () => {
+    await store.close();
+    admin.disconnect();
+  });
+  const now = Date.UTC(2030, 0, 1);
+  assert.equal((await store.take('k', 1, spec, now)).remaining, 2);
+  await admin.script('FLUSH');
+  const all = await Promise.all(Array.from({ length: 4 }, () => store.take('k', 1, spec, now)));
+  assert.deepEqual(
+    all.map((d) => [d.allowed, d.remaining]),
+    [
+      [true, 1],
+      [true, 0],
+      [false, 0],
+      [false, 0],
+    ],
+  );
+});
+
+it('redis store rejects every caller of a batch whose command times out, then works again', async (t) => {
+  const store = await readyStore({ url: server.url, keyPrefix: 'slow:', timeouts: { command: 50 } });
+  const admin = new Redis(server.url);
+  t.after(async () => {
+    await store.close();
+    admin.disconnect();
+  });
+  const now = Date.UTC(2030, 0, 1);
+  // Both scripts known to the server, so the held commands below run as sent (no NOSCRIPT after the timeout).
+  await store.take('prime', 1, spec, now);
+  await store.increment('prime-n', 1, 60_000);
+  // Redis holds every write command (scripts included) until UNPAUSE; the admin's own commands still run.
+  await admin.client('PAUSE', 20_000, 'WRITE');
+  try {
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 5 }, () => store.take('k', 1, spec, now)),
+      store.increment('n', 1, 60_000),
+      store.increment('n', 1, 60_000),
+    ]);
+    for (const r of results) {
+      assert.equal(r.status, 'rejected');
+      assert.match(String(r.reason), /timed out after 50ms/);
+    }
+  } finally {
+    await admin.client('UNPAUSE');
+  }
+  // The held commands ran once Redis resumed (3 of the 5 takes fit; a timed-out call may still have counted,
+  // as an uncoalesced one may): each ran once, not retried.
+  await until(() => store.ready());
+  const after = await Promise.all(Array.from({ length: 2 }, () => store.take('k', 1, spec, now)));
+  assert.deepEqual(
+    after.map((d) => d.allowed),
+    [false, false],
+  );
+  assert.equal(await store.increment('n', 1, 60_000), 3);
+});
+
+it('redis store rejects every caller of a batch when Redis goes away', async (t) => {
+  const store = await readyStore({ url: server.url, keyPrefix: 'gone:' });
+  t.after(async () => {
+    await store.close();
+    if (!store.ready()) await server.start();
+  });
+  const now = Date.UTC(2030, 0, 1);
+  assert.equal((await store.take('k', 1, spec, now)).allowed, true);
+  await server.stop();
+  const results = await Promise.allSettled(Array.from({ length: 5 }, () => store.take('k', 1, spec, now)));
+  assert.deepEqual(
+    results.map((r) => r.status),
+    ['rejected', 'rejected', 'rejected', 'rejected', 'rejected'],
+  );
+  await server.start();
+  await until(() => store.ready());
+});
