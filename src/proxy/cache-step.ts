@@ -8,7 +8,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
-import type { LookupResult, RouteCache, Ticket } from './cache/cache.ts';
+import { type LookupResult, PRECONDITION_FIELDS, type RouteCache, type Ticket } from './cache/cache.ts';
 import type { UpstreamRuntime } from './types.ts';
 
 const require = createRequire(import.meta.url);
@@ -48,7 +48,11 @@ export function revalidateInBackground(
     return;
   }
   const end = upstream.pool.begin(target);
-  const sent: IncomingHttpHeaders = { ...headers, ...ticket.upstreamHeaders, host: upstream.hostHeader(target) };
+  const sent: IncomingHttpHeaders = { ...headers };
+  // A plain conditional GET with the stored validators: the client's own preconditions and Range stay out.
+  for (const name of PRECONDITION_FIELDS) delete sent[name];
+  Object.assign(sent, ticket.upstreamHeaders);
+  sent.host = upstream.hostHeader(target);
   delete sent['content-length'];
   undiciRequest()
     .call(upstream.dispatcher(target), { method: 'GET', path, headers: sent })

@@ -9,14 +9,15 @@
  * const r = await rc.lookup({ method, host, url, headers });   // url = path + query as the client sent them
  * switch (r.kind) {
  *   case 'hit':   return send(r.response);                      // Age and x-cache set; 304 if the client's validators match
- *   case 'stale': send(r.response);                             // stale-while-revalidate
+ *   case 'stale': send(r.response);                             // stale-while-revalidate, max-stale
  *                 if (r.revalidation) refreshInBackground(r.revalidation);  // see below
  *                 return;
+ *   case 'reply': return sendLocalReply(r.reply);               // only-if-cached with nothing usable: 504
  *   case 'bypass': headers[cache.statusHeader] = 'BYPASS'; return forwardAsUsual();
  *   case 'miss': case 'revalidate': {
  *     const t = r.ticket;                                       // set t.upstreamHeaders on the upstream request
  *     let up; try { up = await upstream(req, t.upstreamHeaders) }
- *     catch { const stale = t.onError(); return stale ? send(stale) : sendLocalReply(502) }
+ *     catch (err) { const stale = t.onError(); return stale ? send(stale) : sendLocalReply(t.failureReply(replyFor(err))) }
  *     const out = t.onResponse(up.statusCode, up.headers);
  *     if (out.kind === 'serve') { up.body.resume(); return send(out.response) }   // 304-refreshed or stale-if-error
  *     writeHead(up.statusCode, out.headers);
@@ -34,10 +35,13 @@
  * - When `capture` is given the body MUST flow through it (it is a pass-through); destroying it (client
  *   gone, upstream reset) stores nothing. A body larger than the route's `maxObjectSize` streams uncached.
  * - Compression runs after the cache: entries hold the upstream's representation.
- * - After an unsafe request (POST, PUT, DELETE, PATCH) succeeds with 2xx/3xx, call `rc.invalidate(req)`.
+ * - Give every response to a request the cache bypassed to `rc.afterUnsafe(req, status, headers)`: after an
+ *   unsafe method (POST, PUT, DELETE, PATCH…) answered 2xx/3xx it invalidates the target URI and the
+ *   same-origin Location / Content-Location (RFC 9111 §4.4). `req.host` and `req.url` are those of lookup.
  */
 import { createRequire } from 'node:module';
-import { type Directives, type HeaderValue, parseCacheControl } from './directives.ts';
+import { type LocalReply, localReply } from '../../errors.ts';
+import { type Directives, type HeaderValue, joinHeader, parseCacheControl } from './directives.ts';
 import { KeyBuilder, variantKey } from './key.ts';
 import { MemoryStore } from './memory-store.ts';
 import { currentAge, isBypassRequest, usability } from './policy.ts';
@@ -65,6 +69,8 @@ export type LookupResult =
   | { readonly kind: 'hit'; readonly response: ServedResponse }
   /** Stale but usable: send `response`; when `revalidation` is set, refresh it in the background. */
   | { readonly kind: 'stale'; readonly response: ServedResponse; readonly revalidation: Ticket | undefined }
+  /** Answer with this local reply, without going upstream (`only-if-cached` with nothing usable: 504). */
+  | { readonly kind: 'reply'; readonly reply: LocalReply }
   /** Nothing usable stored: go upstream through the ticket. */
   | { readonly kind: 'miss'; readonly ticket: Ticket }
   /** A stored entry needs validation: go upstream with `ticket.upstreamHeaders` (its validators). */
@@ -83,6 +89,12 @@ export interface CacheOptions {
 }
 
 const BYPASS: LookupResult = Object.freeze({ kind: 'bypass' });
+const ONLY_IF_CACHED: LookupResult = Object.freeze({
+  kind: 'reply',
+  reply: localReply('GW_CACHE_ONLY_IF_CACHED', 'only_if_cached'),
+});
+/** Methods that are safe (RFC 9110 §9.2.1): their responses never invalidate (§4.4 covers the rest). */
+const SAFE_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE']);
 const PRAGMA_NO_CACHE: Readonly<Directives> = Object.freeze({ ...parseCacheControl('no-cache') });
 
 /** Builds the store the top-level `cache` block describes. `onError` sees Redis failures (log + count). */
@@ -169,17 +181,40 @@ export class RouteCache implements TicketHost {
     return this.#lookup(req, reqCc, true);
   }
 
-  /** Drops the stored response for the target of a successful unsafe request (RFC 9111 §4.4). */
+  /**
+   * RFC 9111 §4.4: a non-error response (2xx, 3xx) to an unsafe method (any but GET, HEAD, OPTIONS, TRACE)
+   * invalidates what is stored for the target URI, and for the URIs in Location and Content-Location when
+   * they have the same host (another origin's entries are never touched). No-op otherwise.
+   */
+  async afterUnsafe(req: CacheRequest, status: number, headers: Readonly<Record<string, HeaderValue>>): Promise<void> {
+    if (SAFE_METHODS.has(req.method) || status < 200 || status >= 400) return;
+    const targets = [req.url];
+    for (const name of ['location', 'content-location']) {
+      const value = joinHeader(headers[name]);
+      const path = value === undefined ? undefined : sameOriginPath(req.host, req.url, value);
+      if (path !== undefined && !targets.includes(path)) targets.push(path);
+    }
+    await Promise.all(targets.map((url) => this.invalidate({ ...req, url })));
+  }
+
+  /**
+   * Drops every stored response for the target URI of `req`: all its Vary variants (by deleting the index
+   * that names their generation) and, when the key has configured headers or cookies, every such key.
+   */
   async invalidate(req: CacheRequest): Promise<void> {
-    await this.store.delete(this.keyOf(req));
+    const uri = this.#keys.uri(req.host, req.url);
+    if (this.#keys.hasExtras) await this.store.purgePrefix(`${uri}\n`);
+    else await this.store.delete(uri);
   }
 
   async #lookup(req: CacheRequest, reqCc: Readonly<Directives>, mayFollow: boolean): Promise<LookupResult> {
     const base = this.keyOf(req);
     let entryKey = base;
     let entry = await this.store.get(base);
+    let generation: string | undefined;
     if (entry !== undefined && entry.status === 0) {
-      entryKey = variantKey(base, entry.vary ?? [], req.headers);
+      generation = entry.generation ?? '';
+      entryKey = variantKey(base, entry.vary ?? [], req.headers, generation);
       entry = await this.store.get(entryKey);
     }
     const flights = this.#cache.flights;
@@ -190,14 +225,25 @@ export class RouteCache implements TicketHost {
       if (use === 'fresh') {
         return { kind: 'hit', response: respondFromEntry(entry, age, req, 'HIT', this.statusHeader) };
       }
+      if (use === 'max-stale') {
+        // The client takes this much staleness (§5.2.1.2): no trip to the origin at all.
+        const response = respondFromEntry(entry, age, req, 'STALE', this.statusHeader);
+        return { kind: 'stale', response, revalidation: undefined };
+      }
       if (use === 'stale-while-revalidate') {
         const response = respondFromEntry(entry, age, req, 'STALE', this.statusHeader);
-        if (flights.has(base) || req.method !== 'GET') return { kind: 'stale', response, revalidation: undefined };
+        if (flights.has(base) || req.method !== 'GET' || reqCc.onlyIfCached) {
+          return { kind: 'stale', response, revalidation: undefined };
+        }
         const flight = newFlight(flights, base);
-        const revalidation = new Ticket(this, req, reqCc, base, entry, entryKey, flight, true);
+        // The background request revalidates the entry alone: the client's own validators and Range stay out.
+        const plain = { ...req, headers: withoutPreconditions(req.headers) };
+        const revalidation = new Ticket(this, plain, reqCc, base, entry, entryKey, generation, flight, true);
         return { kind: 'stale', response, revalidation };
       }
     }
+    // §5.2.1.7: only-if-cached and nothing stored that may be used: 504, never the origin.
+    if (reqCc.onlyIfCached) return ONLY_IF_CACHED;
     const leading = flights.get(base);
     if (leading !== undefined && mayFollow) {
       await follow(leading, this.#cache.coalesceTimeout);
@@ -206,8 +252,25 @@ export class RouteCache implements TicketHost {
     const flight = leading === undefined && canLead(req) ? newFlight(flights, base) : undefined;
     const revalidate =
       entry !== undefined && req.method === 'GET' && (entry.etag !== undefined || entry.lastModified !== undefined);
-    const ticket = new Ticket(this, req, reqCc, base, entry, entryKey, flight, revalidate);
+    const ticket = new Ticket(this, req, reqCc, base, entry, entryKey, generation, flight, revalidate);
     return revalidate ? { kind: 'revalidate', ticket } : { kind: 'miss', ticket };
+  }
+}
+
+/**
+ * The path and query (as the key holds them) of a Location / Content-Location value that resolves to the
+ * same host as the request; undefined for another host, another scheme family or a malformed value.
+ */
+function sameOriginPath(host: string, url: string, value: string): string | undefined {
+  if (host === '') return undefined;
+  try {
+    const base = new URL(`http://${host}${url.startsWith('/') ? url : `/${url}`}`);
+    const target = new URL(value.trim(), base);
+    if (target.protocol !== 'http:' && target.protocol !== 'https:') return undefined;
+    if (target.host !== base.host) return undefined;
+    return target.pathname + target.search;
+  } catch {
+    return undefined;
   }
 }
 
@@ -219,6 +282,22 @@ function requestDirectives(headers: Readonly<Record<string, HeaderValue>>): Read
   return typeof pragma === 'string' && pragma.toLowerCase().includes('no-cache')
     ? PRAGMA_NO_CACHE
     : parseCacheControl(undefined);
+}
+
+/** Request fields that make a GET conditional or partial (RFC 9110 §13.1, §14.2). */
+export const PRECONDITION_FIELDS: readonly string[] = [
+  'if-match',
+  'if-none-match',
+  'if-modified-since',
+  'if-unmodified-since',
+  'if-range',
+  'range',
+];
+
+function withoutPreconditions(headers: Readonly<Record<string, HeaderValue>>): Record<string, HeaderValue> {
+  const out = { ...headers };
+  for (const name of PRECONDITION_FIELDS) delete out[name];
+  return out;
 }
 
 /** Only a plain GET leads: its response is the one others can share (no ranges, no client validators). */

@@ -12,7 +12,8 @@ export function isNotModified(reqHeaders: Readonly<Record<string, HeaderValue>>,
     return entry.etag !== undefined && matchesWeak(joinHeader(inm) ?? '', entry.etag);
   }
   const ims = reqHeaders['if-modified-since'];
-  if (ims === undefined) return false;
+  // RFC 9110 §13.1.3: ignored unless it is one valid HTTP-date.
+  if (ims === undefined || (Array.isArray(ims) && ims.length !== 1)) return false;
   const since = parseHttpDate(ims);
   if (since === undefined) return false;
   const modified = parseHttpDate(entry.lastModified) ?? parseHttpDate(entry.headers.date) ?? entry.responseTime;

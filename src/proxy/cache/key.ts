@@ -4,6 +4,9 @@
  *
  * Key text starts with `host/path`, so `purgePrefix('example.com/assets/')` removes a subtree. The method
  * is not part of the key: only GET responses are stored and HEAD is served from them.
+ *
+ * Variant keys carry the *generation* of their base key's Vary index: deleting the index (a purge, an
+ * invalidation after POST) makes every variant stored under it unreachable at once, without a scan.
  */
 import { type HeaderValue, joinHeader } from './directives.ts';
 
@@ -27,38 +30,65 @@ export class KeyBuilder {
     this.#query = cfg.query;
   }
 
+  /** Whether keys have parts beyond host, path and query (configured headers or cookies). */
+  get hasExtras(): boolean {
+    return this.#headers.length > 0 || this.#cookies.length > 0;
+  }
+
+  /** The part of the key that names the target URI: host, path and query as configured. */
+  uri(host: string, url: string): string {
+    const key = host.toLowerCase();
+    const q = url.indexOf('?');
+    if (q === -1 || this.#query === 'keep') return key + url;
+    if (this.#query === 'ignore') return key + url.slice(0, q);
+    return key + url.slice(0, q) + sortQuery(url.slice(q + 1));
+  }
+
   /** The base key for a request target (`url` is the path with its query, as received). */
   base(host: string, url: string, headers: RequestHeaders): string {
-    let key = host.toLowerCase();
-    const q = url.indexOf('?');
-    if (q === -1 || this.#query === 'keep') key += url;
-    else if (this.#query === 'ignore') key += url.slice(0, q);
-    else key += url.slice(0, q) + sortQuery(url.slice(q + 1));
+    let key = this.uri(host, url);
     const names = this.#headers;
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;
-      key += `\n${name}:${normalise(headers[name])}`;
+      key += headerPart(name, headers[name]);
     }
     if (this.#cookies.length > 0) key += cookiePart(this.#cookies, joinHeader(headers.cookie));
     return key;
   }
 }
 
-/** The key of one variant of `base`, selected by the request headers that the stored response's Vary names. */
-export function variantKey(base: string, vary: readonly string[], headers: RequestHeaders): string {
-  let key = `${base}\n#vary`;
+/**
+ * The key of one variant of `base`, selected by the request headers that the stored response's Vary names
+ * (sorted, lower-case), under the index generation `generation`.
+ */
+export function variantKey(base: string, vary: readonly string[], headers: RequestHeaders, generation = ''): string {
+  let key = `${base}\n#vary${generation}`;
   for (let i = 0; i < vary.length; i++) {
     const name = vary[i]!;
-    key += `\n${name}:${normalise(headers[name])}`;
+    key += headerPart(name, headers[name]);
   }
   return key;
 }
 
+/** One header in a key: `\nname:value`, or `\nname` alone when absent (an absent field matches only absence). */
+function headerPart(name: string, value: HeaderValue): string {
+  return value === undefined ? `\n${name}` : `\n${name}:${normalise(value, CASE_INSENSITIVE.has(name))}`;
+}
+
+/** Request fields whose values are case-insensitive (RFC 9110 §12.5: tokens, media types, language tags). */
+const CASE_INSENSITIVE: ReadonlySet<string> = new Set([
+  'accept',
+  'accept-charset',
+  'accept-encoding',
+  'accept-language',
+]);
+
 /**
- * Normalises a header value for comparison (RFC 9111 §4.1): lines combined, whitespace around commas
- * removed, and lower-cased (the headers used with Vary compare case-insensitively in practice).
+ * Normalises a header value for comparison (RFC 9111 §4.1): lines combined, whitespace around commas and at
+ * the ends removed, runs of whitespace made one space; lower-cased only for fields whose values are
+ * case-insensitive (other values, tokens or cookies say, must match exactly).
  */
-export function normalise(value: HeaderValue): string {
+export function normalise(value: HeaderValue, lowerCase = true): string {
   const text = joinHeader(value);
   if (text === undefined) return '';
   let out = '';
@@ -78,7 +108,7 @@ export function normalise(value: HeaderValue): string {
     pendingSpace = false;
     out += c;
   }
-  return out.toLowerCase();
+  return lowerCase ? out.toLowerCase() : out;
 }
 
 function sortQuery(query: string): string {

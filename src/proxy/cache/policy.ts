@@ -4,13 +4,28 @@
  *
  * No I/O and no clock: times come in as arguments (ms since the epoch).
  */
-import { type Directives, type HeaderValue, parseHttpDate, parseTokenList } from './directives.ts';
+import { type Directives, type HeaderValue, parseAge, parseHttpDate, parseTokenList } from './directives.ts';
 import type { CacheEntry } from './types.ts';
 
-/** Status codes a cache may store without explicit freshness (RFC 9110 §15.1). 206 is left out: no ranges. */
+/**
+ * Status codes a cache may store without explicit freshness (RFC 9110 §15.1). 206 is left out: partial
+ * responses are never stored (ranges are served from complete 200s instead).
+ */
 export const CACHEABLE_BY_DEFAULT: ReadonlySet<number> = new Set([
   200, 203, 204, 300, 301, 308, 404, 405, 410, 414, 501,
 ]);
+
+/**
+ * Status codes whose caching requirements this cache implements, for `must-understand` (RFC 9111 §5.2.2.3):
+ * the final codes RFC 9110 defines, except 206 and 304, which it never stores.
+ */
+const UNDERSTOOD: ReadonlySet<number> = new Set([
+  200, 201, 202, 203, 204, 205, 300, 301, 302, 303, 305, 307, 308, 400, 401, 402, 403, 404, 405, 406, 407, 408, 409,
+  410, 411, 412, 413, 414, 415, 416, 417, 421, 422, 426, 500, 501, 502, 503, 504, 505,
+]);
+
+/** The least time an entry stays stored after going stale (see `retentionMs`). */
+const STALE_RETENTION_MS = 300_000;
 
 /** Cap of the Last-Modified heuristic (RFC 9111 §4.2.2 suggests 10% of the age, with an upper bound). */
 const HEURISTIC_CAP_MS = 86_400_000;
@@ -108,32 +123,49 @@ export function isStorable(
 ): boolean {
   if (method !== 'GET' || reqCc.noStore) return false;
   if (status < 200 || status === 206 || status === 304) return false;
-  if (resCc.noStore || resCc.private) return false;
+  // §5.2.2.3: must-understand limits storing to codes the cache implements, and then overrides no-store.
+  if (resCc.mustUnderstand ? !UNDERSTOOD.has(status) : resCc.noStore) return false;
+  if (resCc.private) return false;
   if (!CACHEABLE_BY_DEFAULT.has(status) && !hasExplicitFreshness(resCc, headers) && !resCc.public) return false;
   // §3.5: a response to an authenticated request is stored only when the origin says it may be shared.
   if (hasAuthorization && !resCc.public && resCc.sMaxAge < 0 && !resCc.mustRevalidate) return false;
-  if (headers['set-cookie'] !== undefined && !cfg.storeSetCookie) return false;
-  if (headers.vary !== undefined && parseTokenList(headers.vary).includes('*')) return false;
-  // Without a lifetime or validators a stored copy could never be used.
-  if (freshness.lifetime <= 0 && headers.etag === undefined && headers['last-modified'] === undefined) {
+  // Cookies are never shared, unless the route allows it or the origin excluded them (private="set-cookie").
+  if (headers['set-cookie'] !== undefined && !cfg.storeSetCookie && !excludedFields(resCc).includes('set-cookie')) {
     return false;
   }
-  return true;
+  if (headers.vary !== undefined && parseTokenList(headers.vary).includes('*')) return false;
+  // A copy that can never be used is not worth storing: it needs a lifetime, validators, a stale window, or
+  // an explicit must-revalidate (kept so that a failed upstream gives 504 rather than a 502, §5.2.2.2).
+  return (
+    freshness.lifetime > 0 ||
+    headers.etag !== undefined ||
+    headers['last-modified'] !== undefined ||
+    freshness.staleWhileRevalidate > 0 ||
+    freshness.staleIfError > 0 ||
+    resCc.mustRevalidate ||
+    resCc.proxyRevalidate ||
+    resCc.sMaxAge >= 0
+  );
+}
+
+/**
+ * Header fields never stored with a response: those named by a qualified `private` (a shared cache MUST NOT
+ * store them, §5.2.2.7) or a qualified `no-cache` (never sent without revalidation, §5.2.2.4: Portico does
+ * not keep them, so a response refreshed by a 304 has them only if the 304 sends them again).
+ */
+export function excludedFields(resCc: Readonly<Directives>): readonly string[] {
+  const a = resCc.privateFields;
+  const b = resCc.noCacheFields;
+  return a.length === 0 ? b : b.length === 0 ? a : [...a, ...b];
 }
 
 /** corrected_initial_age (§4.2.3) in ms. */
 export function correctedInitialAge(headers: Headers, requestTime: number, responseTime: number): number {
   const date = parseHttpDate(headers.date);
   const apparentAge = date === undefined ? 0 : Math.max(0, responseTime - date);
-  const ageHeader = typeof headers.age === 'string' ? headers.age.trim() : undefined;
-  const ageValue = ageHeader === undefined ? 0 : deltaSecondsOrZero(ageHeader) * 1000;
+  const ageValue = parseAge(headers.age) * 1000;
   const responseDelay = Math.max(0, responseTime - requestTime);
   return Math.max(apparentAge, ageValue + responseDelay);
-}
-
-function deltaSecondsOrZero(text: string): number {
-  const n = Number(text);
-  return Number.isInteger(n) && n >= 0 ? n : 0;
 }
 
 /** current_age (§4.2.3) in ms. */
@@ -144,10 +176,11 @@ export function currentAge(entry: CacheEntry, now: number): number {
 /**
  * What a stored entry is good for now, given the request's directives:
  * - `fresh`: serve it;
- * - `stale-while-revalidate`: serve it and revalidate in the background (RFC 5861 §3, or request max-stale);
+ * - `stale-while-revalidate`: serve it and revalidate in the background (RFC 5861 §3);
+ * - `max-stale`: stale, but the client accepts that much staleness (§5.2.1.2): serve it as is;
  * - `stale`: it must be revalidated (or replaced) before use.
  */
-export type Usability = 'fresh' | 'stale-while-revalidate' | 'stale';
+export type Usability = 'fresh' | 'stale-while-revalidate' | 'max-stale' | 'stale';
 
 export function usability(entry: CacheEntry, age: number, reqCc: Readonly<Directives>): Usability {
   if (entry.noCache || reqCc.noCache) return 'stale';
@@ -158,18 +191,30 @@ export function usability(entry: CacheEntry, age: number, reqCc: Readonly<Direct
   if (remaining > 0 || entry.mustRevalidate) return 'stale';
   const staleness = -remaining;
   if (staleness < entry.staleWhileRevalidate) return 'stale-while-revalidate';
-  if (reqCc.maxStale >= 0 && staleness <= reqCc.maxStale * 1000) return 'stale-while-revalidate';
+  if (reqCc.maxStale >= 0 && staleness <= reqCc.maxStale * 1000) return 'max-stale';
   return 'stale';
 }
 
-/** Whether a stale entry may stand in for a failed upstream (RFC 5861 §4). */
-export function canServeOnError(entry: CacheEntry, age: number): boolean {
-  return !entry.mustRevalidate && age - entry.lifetime < entry.staleIfError;
+/**
+ * Whether a stale entry may stand in for a failed upstream: within the response's (or route's)
+ * `stale-if-error` window (RFC 5861 §4), or the request's own `stale-if-error` or `max-stale`. Never for
+ * must-revalidate, proxy-revalidate, s-maxage or no-cache responses (RFC 9111 §4.2.4).
+ */
+export function canServeOnError(entry: CacheEntry, age: number, reqCc: Readonly<Directives>): boolean {
+  if (entry.mustRevalidate) return false;
+  const staleness = age - entry.lifetime;
+  if (staleness < entry.staleIfError) return true;
+  if (reqCc.staleIfError >= 0 && staleness <= reqCc.staleIfError * 1000) return true;
+  return reqCc.maxStale >= 0 && staleness <= reqCc.maxStale * 1000;
 }
 
-/** How long a store should keep an entry: freshness plus stale windows, longer when it can be revalidated. */
-export function retentionMs(f: Freshness, hasValidators: boolean): number {
+/**
+ * How long a store should keep an entry: its freshness lifetime, then as long again (at least 5 minutes, and
+ * at least its stale windows) while stale: long enough to be revalidated, to serve a client's `max-stale` or
+ * `stale-if-error`, or to answer 504 for a must-revalidate response whose upstream is down. (nginx keeps
+ * entries for its `inactive` time, 10 minutes by default, whatever their freshness.)
+ */
+export function retentionMs(f: Freshness): number {
   const windows = Math.max(f.staleWhileRevalidate, f.staleIfError);
-  const revalidation = hasValidators ? Math.max(f.lifetime, 300_000) : 0;
-  return f.lifetime + Math.max(windows, revalidation);
+  return f.lifetime + Math.max(windows, f.lifetime, STALE_RETENTION_MS);
 }

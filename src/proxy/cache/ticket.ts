@@ -4,16 +4,20 @@
  * stored, and releases requests coalesced behind it.
  */
 
+import { randomUUID } from 'node:crypto';
 import { type Readable, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { type LocalReply, localReply } from '../../errors.ts';
 import { type CaptureSink, CaptureStream } from './capture.ts';
-import { type Directives, type HeaderValue, parseCacheControl, parseTokenList } from './directives.ts';
+import { matchesWeak } from './conditional.ts';
+import { type Directives, type HeaderValue, joinHeader, parseCacheControl, parseTokenList } from './directives.ts';
 import { variantKey } from './key.ts';
 import {
   canServeOnError,
   computeFreshness,
   correctedInitialAge,
   currentAge,
+  excludedFields,
   type Freshness,
   isStorable,
   retentionMs,
@@ -60,6 +64,12 @@ export interface TicketRequest {
   readonly headers: Readonly<Record<string, HeaderValue>>;
 }
 
+/** Statuses that count as the upstream failing, for stale-if-error (RFC 5861 §4). */
+const ERROR_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
+
+/** How long a Vary index outlives the variant that wrote it (it is tiny, and other variants rely on it). */
+const INDEX_TTL_MS = 86_400_000;
+
 export class Ticket implements CaptureSink {
   /**
    * Headers to set on the upstream request, replacing any of the same name (the stored validators when
@@ -72,12 +82,15 @@ export class Ticket implements CaptureSink {
   readonly #baseKey: string;
   readonly #entry: CacheEntry | undefined;
   readonly #entryKey: string;
+  /** The generation of the base key's Vary index when one was found (see key.ts). */
+  readonly #generation: string | undefined;
   readonly #flight: Flight | undefined;
   readonly #requestTime: number;
   #settled = false;
   // Set by onResponse for the capture to finish storing.
   #status = 0;
   #headers: UpstreamHeaders | undefined;
+  #resCc: Readonly<Directives> | undefined;
   #freshness: Freshness | undefined;
   #responseTime = 0;
 
@@ -88,6 +101,7 @@ export class Ticket implements CaptureSink {
     baseKey: string,
     entry: CacheEntry | undefined,
     entryKey: string,
+    generation: string | undefined,
     flight: Flight | undefined,
     revalidate: boolean,
   ) {
@@ -97,9 +111,10 @@ export class Ticket implements CaptureSink {
     this.#baseKey = baseKey;
     this.#entry = entry;
     this.#entryKey = entryKey;
+    this.#generation = generation;
     this.#flight = flight;
     this.#requestTime = host.now();
-    this.upstreamHeaders = revalidate && entry !== undefined ? validators(entry) : undefined;
+    this.upstreamHeaders = revalidate && entry !== undefined ? validators(entry, req.headers) : undefined;
   }
 
   /** Call with the upstream's status and headers (hop-by-hop fields may still be there). Exactly once. */
@@ -108,9 +123,14 @@ export class Ticket implements CaptureSink {
     const now = host.now();
     const entry = this.#entry;
     if (entry !== undefined && status === 304 && this.upstreamHeaders !== undefined) {
-      return { kind: 'serve', response: this.#refresh(entry, headers, now) };
+      const outcome = this.#notModified(entry, headers, now);
+      if (outcome !== undefined) return outcome;
     }
-    if (entry !== undefined && status >= 500 && canServeOnError(entry, currentAge(entry, now))) {
+    if (
+      entry !== undefined &&
+      ERROR_STATUSES.has(status) &&
+      canServeOnError(entry, currentAge(entry, now), this.#reqCc)
+    ) {
       this.#settle(false);
       return { kind: 'serve', response: this.#respond(entry, now, 'STALE') };
     }
@@ -131,13 +151,17 @@ export class Ticket implements CaptureSink {
       );
     headers[host.statusHeader] = 'MISS' satisfies CacheStatus;
     if (!storable) {
-      // The origin no longer allows the stored copy (no-store, private…): drop it (RFC 9111 §4.4 spirit).
-      if (entry !== undefined && status < 500 && this.#req.method === 'GET') void host.store.delete(this.#entryKey);
+      // A newer response the origin does not let us keep (no-store, private…) supersedes the stored copy.
+      // A 206 or a 304 (answering the client's own Range or validators) says nothing about it.
+      if (entry !== undefined && status !== 206 && status !== 304 && status < 500 && this.#req.method === 'GET') {
+        void host.store.delete(this.#entryKey);
+      }
       this.#settle(false);
       return { kind: 'forward', headers, capture: undefined };
     }
     this.#status = status;
     this.#headers = headers;
+    this.#resCc = resCc;
     this.#freshness = freshness;
     this.#responseTime = now;
     return { kind: 'forward', headers, capture: new CaptureStream(host.config.maxObjectSize, this) };
@@ -146,16 +170,28 @@ export class Ticket implements CaptureSink {
   /**
    * Call when the upstream could not be reached or answered nothing usable (connect error, timeout, reset
    * before headers). Returns a stale response to send when stale-if-error allows, else undefined (send the
-   * local error reply). Also releases coalesced requests. Safe to call after onResponse (no effect then).
+   * local error reply, see `failureReply`). Also releases coalesced requests. Safe to call after onResponse
+   * (no effect then).
    */
   onError(): ServedResponse | undefined {
     if (this.#settled) return undefined;
     this.#settle(false);
     const entry = this.#entry;
     const now = this.#host.now();
-    if (entry !== undefined && canServeOnError(entry, currentAge(entry, now)))
+    if (entry !== undefined && canServeOnError(entry, currentAge(entry, now), this.#reqCc))
       return this.#respond(entry, now, 'STALE');
     return undefined;
+  }
+
+  /**
+   * The reply for a failed upstream when `onError` gave nothing to serve: a stored response that must be
+   * revalidated (must-revalidate, proxy-revalidate, s-maxage, no-cache) turns the failure into 504 (RFC 9111
+   * §5.2.2.2); otherwise `reply` itself.
+   */
+  failureReply(reply: LocalReply): LocalReply {
+    const entry = this.#entry;
+    if (entry === undefined || !entry.mustRevalidate) return reply;
+    return localReply('GW_CACHE_REVALIDATION_FAILED', `must_revalidate:${reply.details}`);
   }
 
   /** For background revalidation: handles the whole upstream response, draining its body. Never rejects. */
@@ -178,24 +214,33 @@ export class Ticket implements CaptureSink {
       this.#settle(false);
       return;
     }
+    // §3.3: a body shorter (or longer) than declared is incomplete and never stored.
     const declared = contentLength(headers);
     if (declared !== undefined && declared !== body.length) {
       this.#settle(false);
       return;
     }
     const host = this.#host;
-    const stored = headersToStore(headers, host.statusHeader, body.length);
+    const responseTime = this.#responseTime;
+    const stored = headersToStore(
+      headers,
+      host.statusHeader,
+      body.length,
+      responseTime,
+      excludedFields(this.#resCc ?? parseCacheControl(undefined)),
+    );
+    const vary = parseTokenList(headers.vary).sort();
     const entry = makeEntry(
       this.#status,
       stored,
       body,
       this.#requestTime,
-      this.#responseTime,
-      correctedInitialAge(headers, this.#requestTime, this.#responseTime),
+      responseTime,
+      correctedInitialAge(headers, this.#requestTime, responseTime),
       freshness,
-      parseTokenList(headers.vary),
+      vary,
     );
-    void this.#store(entry, retentionMs(freshness, entry.etag !== undefined || entry.lastModified !== undefined));
+    void this.#store(entry, retentionMs(freshness));
   }
 
   async #store(entry: CacheEntry, ttl: number): Promise<void> {
@@ -203,27 +248,59 @@ export class Ticket implements CaptureSink {
     const vary = entry.vary;
     if (vary === undefined) await store.set(this.#baseKey, entry, ttl);
     else {
-      const marker = makeEntry(0, {}, Buffer.alloc(0), entry.requestTime, entry.responseTime, 0, NO_FRESHNESS, vary);
-      await store.set(this.#baseKey, marker, ttl);
-      await store.set(variantKey(this.#baseKey, vary, this.#req.headers), entry, ttl);
+      // Variants live under the generation of the index; a new index starts a new generation.
+      const generation = this.#generation ?? randomUUID().slice(0, 8);
+      const index: CacheEntry = {
+        ...makeEntry(0, {}, EMPTY, entry.requestTime, entry.responseTime, 0, NO_FRESHNESS, vary),
+        generation,
+      };
+      await store.set(this.#baseKey, index, Math.max(ttl, INDEX_TTL_MS));
+      await store.set(variantKey(this.#baseKey, vary, this.#req.headers, generation), entry, ttl);
     }
     this.#settle(true);
   }
 
-  /** RFC 9111 §4.3.4: a 304 refreshes the stored headers and freshness; the stored body is served. */
+  /**
+   * RFC 9111 §4.3.3/§4.3.4: a 304 to the stored validators refreshes the stored headers and freshness, and
+   * the stored body is served. A 304 whose validators identify another representation does not update the
+   * entry (§4.3.4): it goes to a client that asked conditionally (its own validators matched); otherwise the
+   * stored response is served this once (the origin said our validators still match) and dropped.
+   */
+  #notModified(old: CacheEntry, headers: UpstreamHeaders, now: number): UpstreamOutcome | undefined {
+    if (identifies(headers, old)) return { kind: 'serve', response: this.#refresh(old, headers, now) };
+    const h = this.#req.headers;
+    void this.#host.store.delete(this.#entryKey);
+    this.#settle(false);
+    if (h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) {
+      headers[this.#host.statusHeader] = 'MISS' satisfies CacheStatus;
+      return { kind: 'forward', headers, capture: undefined };
+    }
+    return { kind: 'serve', response: this.#respond(old, now, 'REVALIDATED') };
+  }
+
   #refresh(old: CacheEntry, headers: UpstreamHeaders, now: number): ServedResponse {
     const host = this.#host;
-    const merged = mergeNotModified(old.headers, headers, host.statusHeader);
+    const merged = mergeNotModified(old.headers, headers, host.statusHeader, now);
     const resCc = parseCacheControl(merged['cache-control']);
     const freshness = computeFreshness(old.status, merged, resCc, host.config, now);
     const age = correctedInitialAge({ date: merged.date, age: headers.age }, this.#requestTime, now);
     const entry = makeEntry(old.status, merged, old.body, this.#requestTime, now, age, freshness, old.vary);
-    if (resCc.noStore || resCc.private) {
+    if ((resCc.noStore && !resCc.mustUnderstand) || resCc.private || this.#reqCc.noStore) {
       void host.store.delete(this.#entryKey);
       this.#settle(false);
     } else {
-      const ttl = retentionMs(freshness, entry.etag !== undefined || entry.lastModified !== undefined);
-      void host.store.set(this.#entryKey, entry, ttl).then(() => this.#settle(true));
+      // What this client gets may carry fields that are never stored: qualified private / no-cache fields,
+      // and a cookie the 304 sets (unless the route stores cookies).
+      const excluded = excludedFields(resCc);
+      let kept = entry;
+      if (excluded.length > 0 || (headers['set-cookie'] !== undefined && !host.config.storeSetCookie)) {
+        const headersKept = { ...merged };
+        for (const name of excluded) delete headersKept[name];
+        if (!host.config.storeSetCookie) delete headersKept['set-cookie'];
+        kept = { ...entry, headers: headersKept };
+      }
+      const ttl = retentionMs(freshness);
+      void host.store.set(this.#entryKey, kept, ttl).then(() => this.#settle(true));
     }
     return this.#respond(entry, now, 'REVALIDATED');
   }
@@ -242,6 +319,8 @@ export class Ticket implements CaptureSink {
     }
   }
 }
+
+const EMPTY = Buffer.alloc(0);
 
 const NO_FRESHNESS: Freshness = {
   lifetime: 0,
@@ -282,15 +361,46 @@ function makeEntry(
   };
 }
 
-/** The conditional headers that revalidate `entry` (RFC 9111 §4.3.1). */
-function validators(entry: CacheEntry): Record<string, string> | undefined {
+/**
+ * The conditional headers that revalidate `entry` (RFC 9111 §4.3.1). A client's own If-None-Match list is
+ * kept alongside the stored entity-tag (§4.3.2 allows the union), so a 304 can answer either.
+ */
+function validators(
+  entry: CacheEntry,
+  reqHeaders: Readonly<Record<string, HeaderValue>>,
+): Record<string, string> | undefined {
+  const out: Record<string, string> = {};
   if (entry.etag !== undefined) {
-    return entry.lastModified === undefined
-      ? { 'if-none-match': entry.etag }
-      : { 'if-none-match': entry.etag, 'if-modified-since': entry.lastModified };
+    const own = joinHeader(reqHeaders['if-none-match']);
+    out['if-none-match'] =
+      own === undefined || own.trim() === '*' || matchesWeak(own, entry.etag) ? entry.etag : `${own}, ${entry.etag}`;
   }
-  if (entry.lastModified !== undefined) return { 'if-modified-since': entry.lastModified };
-  return undefined;
+  if (entry.lastModified !== undefined) out['if-modified-since'] = entry.lastModified;
+  return entry.etag === undefined && entry.lastModified === undefined ? undefined : out;
+}
+
+/**
+ * Whether a 304 identifies `entry` as the representation to update (RFC 9111 §4.3.4): same entity-tag (the
+ * opaque part), else same Last-Modified. A 304 with no validator at all is taken to refresh the entry that
+ * was asked about, as nginx and Varnish do.
+ */
+function identifies(headers: UpstreamHeaders, entry: CacheEntry): boolean {
+  const etag = firstValue(headers.etag);
+  const lastModified = firstValue(headers['last-modified']);
+  if (etag === undefined && lastModified === undefined) return true;
+  if (etag !== undefined && entry.etag !== undefined) return opaqueTag(etag) === opaqueTag(entry.etag);
+  if (lastModified !== undefined && entry.lastModified !== undefined) return lastModified === entry.lastModified;
+  return false;
+}
+
+function firstValue(value: UpstreamHeaders[string]): string | undefined {
+  if (value === undefined) return undefined;
+  if (typeof value === 'number') return String(value);
+  return typeof value === 'string' ? value.trim() : value[0]?.trim();
+}
+
+function opaqueTag(tag: string): string {
+  return tag.startsWith('W/') ? tag.slice(2) : tag;
 }
 
 function contentLength(headers: UpstreamHeaders): number | undefined {

@@ -36,8 +36,10 @@ export interface CacheEntry {
   readonly noCache: boolean;
   readonly etag?: string;
   readonly lastModified?: string;
-  /** Lower-case request header names from the response's `Vary`, when it has one. */
+  /** Lower-case request header names from the response's `Vary` (sorted), when it has one. */
   readonly vary?: readonly string[];
+  /** On a Vary index (`status === 0`): the generation its variants are stored under (see key.ts). */
+  readonly generation?: string;
 }
 
 /**

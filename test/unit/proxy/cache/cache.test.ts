@@ -296,3 +296,227 @@ describe('cache engine', () => {
     assert.equal((await rc.lookup(req())).kind, 'miss');
   });
 });
+
+describe('cache engine: RFC 9111 details', () => {
+  it('§4.4: afterUnsafe invalidates the target, same-host Location / Content-Location and every variant', async () => {
+    const { rc } = setup();
+    const store = async (url: string, headers: Record<string, string> = {}, vary?: string) =>
+      upstream(ticketOf(await rc.lookup(req(headers, url))), 200, {
+        'cache-control': 'max-age=60',
+        ...(vary === undefined ? {} : { vary }),
+      });
+    await store('/t', { 'accept-language': 'en' }, 'accept-language');
+    await store('/t', { 'accept-language': 'fr' }, 'accept-language');
+    await store('/loc');
+    await store('/dir/cloc');
+    await store('/kept');
+    await rc.afterUnsafe(req({}, '/t', 'GET'), 200, {});
+    assert.equal((await rc.lookup(req({ 'accept-language': 'fr' }, '/t'))).kind, 'hit', 'GET invalidates nothing');
+    await rc.afterUnsafe(req({}, '/t', 'POST'), 500, {});
+    assert.equal((await rc.lookup(req({ 'accept-language': 'fr' }, '/t'))).kind, 'hit', 'errors invalidate nothing');
+    await rc.afterUnsafe(req({}, '/dir/form', 'POST'), 201, {
+      location: 'http://example.com/loc',
+      'content-location': 'cloc',
+    });
+    await rc.afterUnsafe(req({}, '/t', 'PATCH'), 204, { location: 'http://elsewhere.test/kept' });
+    await rc.afterUnsafe(req({}, '/x', 'PUT'), 204, { location: '//elsewhere.test/kept' });
+    for (const [url, headers] of [
+      ['/t', { 'accept-language': 'en' }],
+      ['/t', { 'accept-language': 'fr' }],
+      ['/loc', {}],
+      ['/dir/cloc', {}],
+    ] as const) {
+      const r = await rc.lookup(req(headers, url));
+      assert.equal(r.kind, 'miss', url);
+      r.kind === 'miss' && r.ticket.onError();
+    }
+    assert.equal((await rc.lookup(req({}, '/kept'))).kind, 'hit', 'another host is never invalidated');
+  });
+
+  it('§4.4: with key headers configured, invalidation reaches every key of the URI', async () => {
+    const { rc } = setup({ key: { headers: ['x-tenant'] } });
+    for (const tenant of ['a', 'b']) {
+      await upstream(ticketOf(await rc.lookup(req({ 'x-tenant': tenant }))), 200, { 'cache-control': 'max-age=60' });
+    }
+    await upstream(ticketOf(await rc.lookup(req({ 'x-tenant': 'a' }, '/ab'))), 200, { 'cache-control': 'max-age=60' });
+    await rc.afterUnsafe(req({ 'x-tenant': 'a' }, '/a', 'DELETE'), 200, {});
+    assert.equal((await rc.lookup(req({ 'x-tenant': 'b' }))).kind, 'miss');
+    assert.equal((await rc.lookup(req({ 'x-tenant': 'a' }, '/ab'))).kind, 'hit');
+  });
+
+  it('§5.2.1.7: only-if-cached answers 504 when nothing usable is stored', async () => {
+    const { clock, rc } = setup();
+    const oic = { 'cache-control': 'only-if-cached' };
+    const none = await rc.lookup(req(oic));
+    assert.equal(none.kind === 'reply' && none.reply.status, 504);
+    await upstream(ticketOf(await rc.lookup(req())), 200, { 'cache-control': 'max-age=10', etag: '"a"' });
+    assert.equal((await rc.lookup(req(oic))).kind, 'hit');
+    clock.t += 20_000;
+    const stale = await rc.lookup(req(oic));
+    assert.equal(stale.kind === 'reply' && stale.reply.code, 'GW_CACHE_ONLY_IF_CACHED');
+  });
+
+  it('§5.2.2.2: a failed revalidation of a must-revalidate entry becomes 504', async () => {
+    const { clock, rc } = setup();
+    await upstream(ticketOf(await rc.lookup(req())), 200, { 'cache-control': 'max-age=0, must-revalidate' });
+    clock.t += 1000;
+    const t = ticketOf(await rc.lookup(req()));
+    assert.equal(t.onError(), undefined);
+    const upstreamDown = { status: 502, code: 'GW_UPSTREAM_RESET', details: 'upstream_reset' } as const;
+    assert.equal(t.failureReply(upstreamDown).status, 504);
+    const { rc: plain } = setup();
+    const t2 = ticketOf(await plain.lookup(req()));
+    assert.equal(t2.failureReply(upstreamDown), upstreamDown, 'nothing stored: the upstream failure as is');
+  });
+
+  it('§4.3.2: the client If-None-Match joins the stored entity-tag; a 304 for the client only is passed on', async () => {
+    const { clock, rc } = setup();
+    await upstream(ticketOf(await rc.lookup(req())), 200, { 'cache-control': 'max-age=10', etag: '"v1"' }, 'old');
+    clock.t += 20_000;
+    const r = await rc.lookup(req({ 'if-none-match': '"c"' }));
+    assert.equal(r.kind, 'revalidate');
+    assert.deepEqual(r.ticket.upstreamHeaders, { 'if-none-match': '"c", "v1"' });
+    const out = r.ticket.onResponse(304, { etag: '"c"' });
+    assert.equal(out.kind, 'forward', 'the 304 names the client tag: forwarded, the entry not updated');
+  });
+
+  it('§4.3.4: a 304 naming another entity-tag does not update the stored response', async () => {
+    const { clock, rc } = setup();
+    await upstream(ticketOf(await rc.lookup(req())), 200, { 'cache-control': 'max-age=10', etag: '"v1"' }, 'old');
+    clock.t += 20_000;
+    const sent = await upstream(ticketOf(await rc.lookup(req())), 304, {
+      'cache-control': 'max-age=100',
+      etag: '"v2"',
+    });
+    assert.equal(sent.status, 200);
+    assert.equal(sent.body, 'old');
+    assert.notEqual(sent.headers['cache-control'], 'max-age=100');
+    assert.equal((await rc.lookup(req())).kind, 'miss', 'dropped: the next request fetches it whole');
+  });
+
+  it('§4.3.4: a 304 without Date dates the refreshed response at its receipt', async () => {
+    const { clock, rc } = setup();
+    await upstream(ticketOf(await rc.lookup(req())), 200, { date: DATE, 'cache-control': 'max-age=10', etag: '"a"' });
+    clock.t += 3_600_000;
+    const sent = await upstream(ticketOf(await rc.lookup(req())), 304, { 'cache-control': 'max-age=60' });
+    assert.equal(sent.headers.age, '0');
+    assert.equal(sent.headers.date, new Date(clock.t).toUTCString());
+    clock.t += 30_000;
+    const hit = await rc.lookup(req());
+    assert.equal(hit.kind === 'hit' && hit.response.headers.age, '30');
+  });
+
+  it('§3.1 / RFC 9110 §6.6.1: Date added when missing; Proxy-Authentication-Info and qualified private fields not stored', async () => {
+    const { rc } = setup();
+    await upstream(ticketOf(await rc.lookup(req())), 200, {
+      'cache-control': 'max-age=60, private="x-user", no-cache="x-secret"',
+      'x-user': 'alice',
+      'x-secret': 's',
+      'x-public': 'p',
+      'proxy-authentication-info': 'nextnonce=1',
+    });
+    const hit = await rc.lookup(req());
+    assert.equal(hit.kind, 'hit');
+    const h = hit.response.headers;
+    assert.equal(h.date, new Date(T0).toUTCString());
+    assert.equal(h['x-public'], 'p');
+    for (const name of ['x-user', 'x-secret', 'proxy-authentication-info']) assert.equal(h[name], undefined, name);
+  });
+
+  it('§5.2.2.3: must-understand stores understood statuses despite no-store, never unknown ones', async () => {
+    let s = setup();
+    await upstream(ticketOf(await s.rc.lookup(req())), 200, {
+      'cache-control': 'must-understand, no-store, max-age=60',
+    });
+    assert.equal((await s.rc.lookup(req())).kind, 'hit');
+    s = setup();
+    await upstream(ticketOf(await s.rc.lookup(req())), 299, { 'cache-control': 'must-understand, max-age=60' });
+    assert.equal((await s.rc.lookup(req())).kind, 'miss');
+  });
+
+  it('RFC 9110 §14: single byte ranges from a stored 200; If-Range; 416 past the end', async () => {
+    const { rc } = setup();
+    await upstream(
+      ticketOf(await rc.lookup(req())),
+      200,
+      { date: DATE, 'cache-control': 'max-age=60', etag: '"r"', 'last-modified': 'Sun, 31 Dec 2023 00:00:00 GMT' },
+      'abcdefghij',
+    );
+    const cases: [Record<string, string>, number, string, string | undefined][] = [
+      [{ range: 'bytes=2-4' }, 206, 'cde', 'bytes 2-4/10'],
+      [{ range: 'bytes=7-' }, 206, 'hij', 'bytes 7-9/10'],
+      [{ range: 'bytes=-3' }, 206, 'hij', 'bytes 7-9/10'],
+      [{ range: 'bytes=8-100' }, 206, 'ij', 'bytes 8-9/10'],
+      [{ range: 'bytes=0-1,4-5' }, 200, 'abcdefghij', undefined],
+      [{ range: 'items=0-1' }, 200, 'abcdefghij', undefined],
+      [{ range: 'bytes=4-2' }, 200, 'abcdefghij', undefined],
+      [{ range: 'bytes=10-' }, 416, '', 'bytes */10'],
+      [{ range: 'bytes=0-1', 'if-range': '"r"' }, 206, 'ab', 'bytes 0-1/10'],
+      [{ range: 'bytes=0-1', 'if-range': 'W/"r"' }, 200, 'abcdefghij', undefined],
+      [{ range: 'bytes=0-1', 'if-range': 'Sun, 31 Dec 2023 00:00:00 GMT' }, 206, 'ab', 'bytes 0-1/10'],
+      [{ range: 'bytes=0-1', 'if-range': 'Sat, 30 Dec 2023 00:00:00 GMT' }, 200, 'abcdefghij', undefined],
+    ];
+    for (const [headers, status, body, contentRange] of cases) {
+      const r = await rc.lookup(req(headers));
+      assert.equal(r.kind, 'hit');
+      assert.equal(r.response.status, status, JSON.stringify(headers));
+      assert.equal(r.response.body.toString(), body, JSON.stringify(headers));
+      assert.equal(r.response.headers['content-range'], contentRange);
+      assert.equal(r.response.headers['content-length'], String(body.length));
+    }
+    const head = await rc.lookup(req({ range: 'bytes=0-1' }, '/a', 'HEAD'));
+    assert.equal(head.kind === 'hit' && head.response.status, 200, 'Range is defined for GET only');
+  });
+
+  it('§4.1: absent and empty values differ; case matters except for Accept-* fields', async () => {
+    const { rc } = setup();
+    const vary = { 'cache-control': 'max-age=60', vary: 'x-token, accept-language' };
+    await upstream(ticketOf(await rc.lookup(req({ 'x-token': 'abc', 'accept-language': 'EN' }))), 200, vary);
+    assert.equal((await rc.lookup(req({ 'x-token': 'abc', 'accept-language': 'en' }))).kind, 'hit');
+    const upper = await rc.lookup(req({ 'x-token': 'ABC', 'accept-language': 'en' }));
+    assert.equal(upper.kind, 'miss');
+    upper.kind === 'miss' && upper.ticket.onError();
+    const { rc: rc2 } = setup();
+    await upstream(ticketOf(await rc2.lookup(req())), 200, { 'cache-control': 'max-age=60', vary: 'x-flag' });
+    const empty = await rc2.lookup(req({ 'x-flag': '' }));
+    assert.equal(empty.kind, 'miss');
+    empty.kind === 'miss' && empty.ticket.onError();
+    assert.equal((await rc2.lookup(req())).kind, 'hit');
+  });
+
+  it('a cookie set by a 304 reaches that client only; it is not stored', async () => {
+    const { clock, rc } = setup();
+    await upstream(ticketOf(await rc.lookup(req())), 200, { 'cache-control': 'max-age=10', etag: '"a"' });
+    clock.t += 20_000;
+    const sent = await upstream(ticketOf(await rc.lookup(req())), 304, {
+      'cache-control': 'max-age=60',
+      etag: '"a"',
+      'set-cookie': 'sid=1',
+    });
+    assert.equal(sent.headers['set-cookie'], 'sid=1');
+    const hit = await rc.lookup(req());
+    assert.equal(hit.kind === 'hit' && hit.response.headers['set-cookie'], undefined);
+  });
+
+  it('stale-while-revalidate refreshes without the client preconditions', async () => {
+    const { clock, rc } = setup();
+    await upstream(ticketOf(await rc.lookup(req())), 200, {
+      'cache-control': 'max-age=10, stale-while-revalidate=60',
+      etag: '"a"',
+    });
+    clock.t += 20_000;
+    const r = await rc.lookup(req({ 'if-none-match': '"client"', range: 'bytes=0-1' }));
+    assert.ok(r.kind === 'stale' && r.revalidation !== undefined);
+    assert.deepEqual(r.revalidation.upstreamHeaders, { 'if-none-match': '"a"' });
+    r.revalidation.onError();
+  });
+
+  it('request stale-if-error and max-stale let a failed upstream be hidden (RFC 5861 §4, RFC 9111 §4.2.4)', async () => {
+    const { clock, rc } = setup();
+    await upstream(ticketOf(await rc.lookup(req())), 200, { 'cache-control': 'max-age=10' }, 'kept');
+    clock.t += 30_000;
+    assert.equal(ticketOf(await rc.lookup(req())).onError(), undefined);
+    const sie = ticketOf(await rc.lookup(req({ 'cache-control': 'stale-if-error=60' }))).onError();
+    assert.equal(sie?.body.toString(), 'kept');
+  });
+});
