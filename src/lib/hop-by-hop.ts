@@ -31,9 +31,15 @@ const PROTECTED = new Set(['host']);
 
 type Headers = IncomingHttpHeaders | OutgoingHttpHeaders | Record<string, unknown>;
 
-/** Whether a header value holds the token `trailers` (TE: `trailers, deflate;q=0.5`). */
+/** Whether a TE value lists the `trailers` token (`TE: trailers, deflate;q=0.5`, RFC 9110 §10.1.4). */
 function hasTrailersToken(value: unknown): boolean {
-  if (typeof value === 'string') return value.toLowerCase().includes('trailers');
+  if (typeof value === 'string') {
+    for (const member of value.split(',')) {
+      const semi = member.indexOf(';');
+      if ((semi === -1 ? member : member.slice(0, semi)).trim().toLowerCase() === 'trailers') return true;
+    }
+    return false;
+  }
   if (Array.isArray(value)) return value.some(hasTrailersToken);
   return false;
 }

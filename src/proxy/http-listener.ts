@@ -9,10 +9,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse, S
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
 import type { ListenerConfig } from '../config/schema.ts';
-import { ERROR_CODES, type ErrorCode, localReply } from '../errors.ts';
+import { ERROR_CODES, type ErrorCode, type LocalReply, localReply } from '../errors.ts';
 import type { Logger } from '../observe/logger.ts';
+import { ExchangeLog } from './access-log.ts';
+import { unmapAddress } from './forwarded.ts';
 import { createH2Side, destroyH2, drainH2, type H2Side } from './h2-server.ts';
 import { createH2cFront } from './h2c.ts';
+import { checkHttp1Request, clientErrorCode, MAX_HEADER_FIELDS } from './http1-checks.ts';
 import { applyClientAuth, createTlsFront } from './https-listener.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { PROBLEM_JSON, problemBody, sendLocalReply } from './local-reply.ts';
@@ -47,6 +50,10 @@ export class HttpListener {
   /** What listens: `server`, or the TLS / h2c front that hands connections to it and to `#h2`. */
   readonly #front: NetServer;
   readonly #h2: H2Side | undefined;
+  /** Pipelined requests waiting for their turn, per connection. */
+  readonly #pipelined = new WeakMap<Socket, number>();
+  /** Connections whose parser failed and that were answered (or will be, after their queued responses). */
+  readonly #failedSockets = new WeakSet<Socket>();
 
   /** Throws when an https listener's certificates cannot be loaded. */
   constructor(config: ListenerConfig, generation: HttpListenerGeneration, options: HttpListenerOptions = {}) {
@@ -63,45 +70,34 @@ export class HttpListener {
         keepAliveTimeout: limits.idleTimeout,
         // Slow-client timeouts are enforced by a periodic sweep; sweep often enough to honour short ones.
         connectionsCheckingInterval: Math.max(100, Math.min(1000, Math.floor(shortest / 4))),
-        requireHostHeader: true,
+        // Host is checked by http1-checks.ts, which answers problem+json (Node's own 400 has no body).
+        requireHostHeader: false,
         joinDuplicateHeaders: false,
         noDelay: true,
         // Only WebSocket upgrades become tunnels; `Upgrade: h2c` and others are served as plain requests.
         shouldUpgradeCallback: (req: IncomingMessage) => isWebSocketUpgrade(req),
       } as Parameters<typeof createServer>[0],
-      (req: IncomingMessage, res: ServerResponse) => serveRequest(this.generation, req, res, false),
+      (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res, CONTINUE_NONE),
     );
     this.server.maxRequestsPerSocket = limits.maxRequestsPerConnection;
+    // One more than allowed, so that a request with too many fields is seen (and refused), not truncated.
+    this.server.maxHeadersCount = MAX_HEADER_FIELDS + 1;
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
-      serveRequest(this.generation, req, res, true),
+      this.#onRequest(req, res, CONTINUE_EXPECTED),
     );
     this.server.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.#onClientError(err, socket));
-    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) => {
-      // RFC 9110 §10.1.1: only 100-continue is defined; anything else cannot be met.
-      const id = randomUUID();
-      const gen = this.generation;
-      gen.logger.info({
-        msg: 'request',
-        requestId: id,
-        method: req.method,
-        path: req.url,
-        status: 417,
-        code: 'GW_EXPECTATION_FAILED',
-      });
-      res.shouldKeepAlive = false;
-      sendLocalReply(
-        res,
-        localReply('GW_EXPECTATION_FAILED', 'unsupported_expectation'),
-        id,
-        gen.runtime.settings.requestIdHeader,
-      );
-    });
+    // RFC 9110 §10.1.1: only 100-continue is defined; anything else cannot be met (417).
+    this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
+      this.#onRequest(req, res, CONTINUE_UNMET),
+    );
     this.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
       writeRawProblem(socket, 'GW_METHOD_NOT_ALLOWED');
     });
-    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) =>
-      proxyWebSocket(req, socket, head, this.generation, this.webSockets),
-    );
+    this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+      const refusal = checkHttp1Request(req);
+      if (refusal === undefined) proxyWebSocket(req, socket, head, this.generation, this.webSockets);
+      else writeRawProblem(socket, refusal.code);
+    });
 
     const https = config.protocol === 'https';
     this.#h2 = (https && config.http2) || (!https && config.h2c) ? createH2Side(config, this) : undefined;
@@ -201,43 +197,145 @@ export class HttpListener {
     this.webSockets.destroyAll();
   }
 
+  /**
+   * Every HTTP/1 request enters here. Pipelined requests are served one at a time, in order (RFC 9112 §9.3):
+   * one that arrives while an earlier response is still being produced waits for its turn, so when that
+   * earlier exchange ends the connection (a refusal, `Connection: close`) the later one is never forwarded.
+   */
+  #onRequest(req: IncomingMessage, res: ServerResponse, expect: ContinueMode): void {
+    if (res.socket === null) {
+      this.#queue(req, res, expect);
+      return;
+    }
+    // The connection is closing after an earlier response (Node goes on parsing what the client already
+    // sent): this request is never answered, so it must not be forwarded either.
+    if (!req.socket.writable) return;
+    const refusal =
+      checkHttp1Request(req) ??
+      (expect === CONTINUE_UNMET ? localReply('GW_EXPECTATION_FAILED', 'unsupported_expectation') : undefined);
+    if (refusal !== undefined) {
+      this.#refuse(req, res, refusal);
+      return;
+    }
+    // RFC 9112 §6.1: no Transfer-Encoding in a response to HTTP/1.0 (Node would chunk one when the client
+    // sent `TE: chunked`); a body of unknown length is delimited by closing the connection instead.
+    if (req.httpVersionMinor === 0) res.useChunkedEncodingByDefault = false;
+    // An Upgrade other than WebSocket is ignored (RFC 9110 §7.8) and served as a plain request, but the parser
+    // stops reading the connection after it: close it once answered rather than leave it hanging.
+    if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
+    serveRequest(this.generation, req, res, expect === CONTINUE_EXPECTED);
+  }
+
+  /**
+   * Holds a pipelined request until the responses before it are sent. Node parses everything the client sent
+   * at once, so a client that pipelines more than {@link MAX_PIPELINED} requests is flooding: its connection
+   * is dropped rather than letting it pile up memory.
+   */
+  #queue(req: IncomingMessage, res: ServerResponse, expect: ContinueMode): void {
+    const socket = req.socket;
+    const queued = (this.#pipelined.get(socket) ?? 0) + 1;
+    if (queued > MAX_PIPELINED) {
+      if (!socket.destroyed) {
+        this.generation.logger.info({ msg: 'client error', listener: this.name, code: 'too_many_pipelined' });
+        socket.destroy();
+      }
+      return;
+    }
+    this.#pipelined.set(socket, queued);
+    res.once('socket', () => {
+      this.#pipelined.set(socket, this.#pipelined.get(socket)! - 1);
+      this.#onRequest(req, res, expect);
+    });
+  }
+
+  /** A local reply to a request refused before it reached the proxy; the connection closes after it. */
+  #refuse(req: IncomingMessage, res: ServerResponse, reply: LocalReply): void {
+    const gen = this.generation;
+    const settings = gen.runtime.settings;
+    const socket = req.socket;
+    const log = new ExchangeLog(
+      gen.logger,
+      randomUUID(),
+      unmapAddress(socket.remoteAddress),
+      req.method!,
+      req.url!,
+      socket.bytesRead,
+    );
+    log.status = reply.status;
+    log.code = reply.code;
+    log.details = reply.details;
+    res.shouldKeepAlive = false;
+    res.once('close', () => log.write(res));
+    sendLocalReply(res, reply, log.id, settings.requestIdHeader, settings.replyHeaders);
+  }
+
+  /**
+   * The parser gave up on the connection: answer once, then close. An error in a request that follows
+   * complete ones still being answered (pipelining) is answered after them, so their responses are not lost.
+   */
   #onClientError(err: Error & { code?: string }, socket: Socket): void {
     if (err.code === 'ECONNRESET' || !socket.writable) {
       socket.destroy();
       return;
     }
-    let code: ErrorCode = 'GW_BAD_REQUEST';
-    if (err.code === 'HPE_HEADER_OVERFLOW') code = requestLineTooLong(err) ? 'GW_URI_TOO_LONG' : 'GW_HEADERS_TOO_LARGE';
-    else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT') code = 'GW_REQUEST_TIMEOUT';
-    else if (err.code === 'HPE_UNEXPECTED_CONTENT_LENGTH' || err.code === 'HPE_INVALID_TRANSFER_ENCODING')
-      code = 'GW_BAD_REQUEST';
-    const httpMessage = (socket as unknown as { _httpMessage?: ServerResponse })._httpMessage;
-    if (httpMessage?.headersSent) {
-      socket.destroy();
+    // The parser stays failed: later bytes raise the error again.
+    if (this.#failedSockets.has(socket)) return;
+    this.#failedSockets.add(socket);
+    const inFlight = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage ?? undefined;
+    if (err.code === 'HPE_CLOSED_CONNECTION') {
+      // Bytes after a request with `Connection: close` (or HTTP/1.0): ignored, and the connection closes
+      // once that request is answered (RFC 9112 §9.6).
+      if (inFlight === undefined) socket.end();
       return;
     }
+    const code = clientErrorCode(err);
     this.generation.logger.info({
       msg: 'client error',
       listener: this.name,
       code: err.code,
       status: ERROR_CODES[code].status,
     });
+    if (inFlight !== undefined) {
+      if (inFlight.req?.complete === true) {
+        afterResponses(socket, () => writeRawProblem(socket, code));
+        return;
+      }
+      // The error is in the body of the request being answered.
+      if (inFlight.headersSent) {
+        // A refusal already written in full is flushed; a response cut short is aborted, never passed off
+        // as complete.
+        if (inFlight.writableEnded) socket.end();
+        else socket.destroy();
+        return;
+      }
+    }
     writeRawProblem(socket, code);
   }
 }
 
-/**
- * Whether the head overflowed in its request line: then the target is what is too long (414, RFC 9110
- * §15.5.15), not the header fields (431). The parser hands over the bytes it had seen.
- */
-function requestLineTooLong(err: Error & { rawPacket?: Buffer }): boolean {
-  const raw = err.rawPacket;
-  if (raw === undefined) return false;
-  const eol = raw.indexOf('\r\n');
-  return eol === -1 || eol > 4096;
+/** The most requests one connection may have waiting behind the one being answered (pipelining). */
+const MAX_PIPELINED = 64;
+
+/** What `Expect` asked of a request: nothing, `100-continue`, or an expectation that cannot be met. */
+type ContinueMode = 0 | 1 | 2;
+const CONTINUE_NONE = 0;
+const CONTINUE_EXPECTED = 1;
+const CONTINUE_UNMET = 2;
+
+/** Runs `then` once every response queued on the connection has been sent (or the connection closed). */
+function afterResponses(socket: Socket, then: () => void): void {
+  const current = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage;
+  if (current === null || current === undefined) {
+    if (socket.writable) then();
+    return;
+  }
+  // 'close' comes after Node's own 'finish' handler has handed the socket to the next queued response.
+  current.once('close', () => afterResponses(socket, then));
 }
 
 function isWebSocketUpgrade(req: IncomingMessage): boolean {
+  // RFC 9110 §7.8: Upgrade in an HTTP/1.0 request is ignored (served as a plain request).
+  if (req.httpVersionMinor === 0) return false;
   const upgrade = req.headers.upgrade;
   return typeof upgrade === 'string' && upgrade.toLowerCase() === 'websocket';
 }

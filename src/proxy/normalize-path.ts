@@ -10,6 +10,7 @@
  *   are rejected;
  * - dot-segments are resolved (never above the root) and repeated slashes are merged.
  */
+import { isIPv6 } from 'node:net';
 
 /** The outcome of {@link normalizePath}: a canonical path and the raw query, or why the target is refused. */
 export type NormalizedTarget =
@@ -73,7 +74,7 @@ export function normalizePath(target: string): NormalizedTarget {
     const end = authorityEnd(target, after);
     authority = target.slice(after, end);
     if (authority === '') return fail('absolute-form target without authority');
-    if (!isPlainAuthority(authority)) return fail('invalid authority in absolute-form target');
+    if (!isValidHost(authority)) return fail('invalid authority in absolute-form target');
     start = end;
   }
 
@@ -137,13 +138,62 @@ function absoluteFormPathStart(target: string): number {
   return colon + 3;
 }
 
-/** host[:port] only: no userinfo (RFC 9110 §4.2.4 deprecates it), no space, control or non-ASCII bytes. */
-function isPlainAuthority(authority: string): boolean {
-  for (let i = 0; i < authority.length; i++) {
-    const code = authority.charCodeAt(i);
-    if (code <= 0x20 || code >= 0x7f || code === 0x40 || code === BACKSLASH) return false;
+/**
+ * Whether `value` is a valid Host field value or absolute-form authority: `uri-host [ ":" port ]`
+ * (RFC 9110 §7.2, RFC 3986 §3.2.2–3.2.3). The host is a non-empty reg-name (which covers IPv4 addresses) or a
+ * bracketed IPv6 / IPvFuture literal; the port is at most five digits. No userinfo (`@`), path, space,
+ * control or non-ASCII byte. RFC 9112 §3.2: an invalid Host is answered with 400.
+ *
+ * @example isValidHost('api.example.com:8443') // true
+ * @example isValidHost('a b') // false
+ */
+export function isValidHost(value: string): boolean {
+  const end = value.length;
+  let i = 0;
+  if (value.charCodeAt(0) === 0x5b) {
+    const close = value.indexOf(']');
+    if (close < 2 || !isIpLiteral(value.slice(1, close))) return false;
+    i = close + 1;
+  } else {
+    for (; i < end; i++) {
+      const code = value.charCodeAt(i);
+      if (code === 0x3a) break;
+      if (code === PERCENT) {
+        if (i + 2 >= end || hexValue(value.charCodeAt(i + 1)) < 0 || hexValue(value.charCodeAt(i + 2)) < 0)
+          return false;
+        i += 2;
+      } else if (!isUnreserved(code) && !isSubDelim(code)) return false;
+    }
+    // RFC 9110 §4.2.1: an http(s) URI with an empty host is invalid.
+    if (i === 0) return false;
+  }
+  if (i === end) return true;
+  if (value.charCodeAt(i) !== 0x3a || end - i - 1 > 5) return false;
+  for (let j = i + 1; j < end; j++) {
+    const code = value.charCodeAt(j);
+    if (code < 0x30 || code > 0x39) return false;
   }
   return true;
+}
+
+/** RFC 3986 §2.2 sub-delims: ! $ & ' ( ) * + , ; = */
+function isSubDelim(code: number): boolean {
+  return code === 0x21 || code === 0x24 || (code >= 0x26 && code <= 0x2c) || code === 0x3b || code === 0x3d;
+}
+
+/** The inside of `[...]`: an IPv6 address (RFC 3986 §3.2.2) or an IPvFuture literal (`v1.x`). */
+function isIpLiteral(inner: string): boolean {
+  if (inner.charCodeAt(0) === 0x76 || inner.charCodeAt(0) === 0x56) {
+    const dot = inner.indexOf('.');
+    if (dot < 2 || dot === inner.length - 1) return false;
+    for (let i = 1; i < dot; i++) if (hexValue(inner.charCodeAt(i)) < 0) return false;
+    for (let i = dot + 1; i < inner.length; i++) {
+      const code = inner.charCodeAt(i);
+      if (!isUnreserved(code) && !isSubDelim(code) && code !== 0x3a) return false;
+    }
+    return true;
+  }
+  return isIPv6(inner);
 }
 
 function authorityEnd(target: string, from: number): number {

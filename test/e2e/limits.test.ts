@@ -93,6 +93,7 @@ routes:
   it('rejects a request without Host', async () => {
     const raw = await rawExchange(p.port(), 'GET / HTTP/1.1\r\n\r\n');
     assert.equal(statusOf(raw), 400);
+    assert.match(raw, /"code":"GW_BAD_REQUEST"/);
   });
 
   it('sends 100 Continue only once the request is accepted', async () => {

@@ -38,6 +38,8 @@ describe('stripHopByHop', () => {
     ['drops TE by default', { te: 'trailers', accept: 'a' }, { accept: 'a' }],
     ['keeps te: trailers when asked', { te: 'trailers, deflate', connection: 'TE' }, { te: 'trailers' }, true],
     ['drops other TE values even when asked', { te: 'gzip' }, {}, true],
+    ['reads trailers as a whole TE member only', { te: 'xtrailers, trailers-x;q=1' }, {}, true],
+    ['keeps trailers given with a weight', { te: 'gzip, Trailers;q=0.5' }, { te: 'trailers' }, true],
   ];
   for (const [description, input, expected, keep] of cases) {
     it(description, () => {

@@ -1,7 +1,7 @@
 /** @module Table tests for request-target normalisation. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { normalizePath } from '../../../src/proxy/normalize-path.ts';
+import { isValidHost, normalizePath } from '../../../src/proxy/normalize-path.ts';
 
 /** [target, path, query] */
 const accepted: ReadonlyArray<readonly [string, string, string]> = [
@@ -135,4 +135,49 @@ describe('normalizePath', () => {
       assert.equal(twice.path, once.path, target);
     }
   });
+});
+
+describe('isValidHost (RFC 9110 §7.2, RFC 3986 §3.2.2)', () => {
+  const valid = [
+    'example.com',
+    'Example.COM:8080',
+    'a',
+    '127.0.0.1',
+    '127.0.0.1:80',
+    'host:',
+    '[::1]',
+    '[::1]:443',
+    '[2001:db8::a:b]',
+    '[v1.fe80::a+en1]',
+    'xn--bcher-kva.example',
+    'a_b-c~d.e',
+    "a!$&'()*+,;=b",
+    'caf%C3%A9.example',
+  ];
+  const invalid = [
+    '',
+    ':80',
+    'a b',
+    'a/b',
+    'a?b',
+    'a#b',
+    'user@host',
+    'a\\b',
+    'a:80x',
+    'a:123456',
+    'a:-1',
+    'a:80:81',
+    '[::1',
+    '[::1]x',
+    '[]',
+    '[zz::1]',
+    '[v.x]',
+    'caf\u00e9.example',
+    'a%2',
+    'a%zz',
+    'a\tb',
+    '"a"',
+  ];
+  for (const host of valid) it(`accepts ${JSON.stringify(host)}`, () => assert.equal(isValidHost(host), true));
+  for (const host of invalid) it(`rejects ${JSON.stringify(host)}`, () => assert.equal(isValidHost(host), false));
 });
