@@ -12,6 +12,7 @@ import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:
 import { type ErrorCode, type LocalReply, localReply } from '../errors.ts';
 import type { Verdict } from '../gateway/types.ts';
 import { readCookie } from '../lib/cookie.ts';
+import { isIdempotent } from '../upstream/retry.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import type { ExchangeLog } from './access-log.ts';
 import { Attempt, onPerTryTimeout } from './attempt.ts';
@@ -22,7 +23,7 @@ import { sendLocalReply } from './local-reply.ts';
 import { bodySink, compressorFor, sendServed } from './response-body.ts';
 import { filterResponseHeaders, flatToObject } from './response-headers.ts';
 import type { CompiledRoute, ProxyRuntime, UpstreamRuntime } from './types.ts';
-import { replyForUpstreamError } from './upstream-errors.ts';
+import { BadUpstreamResponseError, isStaleConnectionError, replyForUpstreamError } from './upstream-errors.ts';
 
 const kExchange = Symbol('portico.exchange');
 
@@ -39,6 +40,8 @@ export class ProxyExchange {
   readonly path: string;
   /** Path and query as the cache keys them (normalised, before rewrites). */
   cacheUrl = '';
+  /** The Host (or absolute-form authority) the cache keys by: the client's, before the upstream's replaced it. */
+  cacheHost = '';
   /** A stream (sent once, never retried), a buffer a policy read (replayable), or none. */
   readonly body: NodeJS.ReadableStream | Buffer | null;
   /** The policies' view of this exchange, on routes with policies. */
@@ -63,6 +66,9 @@ export class ProxyExchange {
   bodyTooLarge = false;
   target: Target | undefined = undefined;
   #tries = 0;
+  /** Interim (1xx) responses seen, and keep-alive races retried, for this exchange. */
+  #interimCount = 0;
+  #staleRetries = 0;
   #tried: Set<Target> | undefined = undefined;
   #hashKey: string | undefined;
   #setCookie: string | undefined = undefined;
@@ -152,17 +158,19 @@ export class ProxyExchange {
   }
 
   onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
-    if (statusCode < 200) {
-      // RFC 9110 §15.2: a proxy forwards 1xx responses. 103 Early Hints carries Link headers worth passing
-      // on; 100 is Portico's own business (it answers Expect itself) and 101 never reaches this handler.
-      if (statusCode === 103 && !this.res.headersSent) this.#earlyHints(rawHeaders);
-      return true;
+    if (statusCode < 200) return this.#interim(statusCode, rawHeaders);
+    if (statusCode >= 500) {
+      // RFC 9110 §15: codes past 599 are not HTTP (a client treats them as a server error); never forwarded.
+      if (statusCode > 599) return this.#refuse('status_out_of_range');
+      if (this.#retry({ kind: 'response', status: statusCode })) return false;
     }
-    if (statusCode >= 500 && this.#retry({ kind: 'response', status: statusCode })) return false;
     this.#resume = resume;
     this.log.status = statusCode;
     this.log.upstreamHeadersAt = performance.now();
     const headers = filterResponseHeaders(rawHeaders, this.rt.settings, this.log.id);
+    if (headers.length === 0) return this.#refuse('transfer_coding_not_chunked');
+    // RFC 9110 §8.6: no Content-Length on a 204 (Node would pass the upstream's on).
+    if (statusCode === 204) dropContentLength(headers);
     if (this.#setCookie !== undefined) headers.push('set-cookie', this.#setCookie);
     const gateway = this.gateway;
     // Policies that only add reply headers (no response hook, no buffered body) take the plain path below.
@@ -188,6 +196,28 @@ export class ProxyExchange {
       return false;
     }
     return true;
+  }
+
+  /**
+   * An interim response (RFC 9110 §15.2). A proxy forwards 1xx: 102 and 103 (its Link fields) go on to
+   * HTTP/1.1 and later clients (never to HTTP/1.0 ones) until the final head; 100 is dropped (Portico answers
+   * `Expect` itself and never sends it upstream, so an upstream 100 is unsolicited; undici-based clients,
+   * fetch among them, refuse an unsolicited 100), and so are unassigned codes. 101 never reaches this handler.
+   * An upstream that keeps sending 1xx is cut off: each one would otherwise restart the response timeout.
+   */
+  #interim(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (++this.#interimCount > MAX_INTERIM_RESPONSES) return this.#refuse('too_many_interim_responses');
+    const res = this.res;
+    if (res.headersSent || (this.req.httpVersionMajor === 1 && this.req.httpVersionMinor === 0)) return true;
+    if (statusCode === 103) this.#earlyHints(rawHeaders);
+    else if (statusCode === 102 && typeof res.writeProcessing === 'function') res.writeProcessing();
+    return true;
+  }
+
+  /** Ends the try with a response undici parsed but that cannot be forwarded: 502 (or the next target). */
+  #refuse(reason: string): false {
+    this.attempt?.abort?.(new BadUpstreamResponseError(reason));
+    return false;
   }
 
   #earlyHints(rawHeaders: Buffer[]): void {
@@ -222,7 +252,7 @@ export class ProxyExchange {
     if (this.#sink !== undefined) this.#sink.end();
     else this.res.end();
     this.#settle({ kind: 'response', status: this.log.status });
-    this.#invalidateAfterUnsafe();
+    if (!this.req.complete) discardRequestRest(this.req);
   }
 
   // --- caching and compression ---
@@ -244,7 +274,15 @@ export class ProxyExchange {
     const ticket = this.cacheTicket;
     const cache = this.route.shaping?.cache;
     if (ticket === undefined) {
-      if (this.cacheBypass && cache !== undefined) headers[cache.statusHeader] = 'BYPASS';
+      if (cache !== undefined) {
+        if (this.cacheBypass) headers[cache.statusHeader] = 'BYPASS';
+        // RFC 9111 §4.4: a 2xx/3xx to an unsafe method invalidates the stored responses it names.
+        const method = this.req.method!;
+        if (method !== 'GET' && method !== 'HEAD') {
+          const req = { method, host: this.cacheHost, url: this.cacheUrl, headers: this.req.headers };
+          cache.afterUnsafe(req, status, headers).catch(() => {});
+        }
+      }
       return undefined;
     }
     this.cacheTicket = undefined;
@@ -289,6 +327,7 @@ export class ProxyExchange {
   /** Sends a complete response the cache made (a hit is sent before the forwarder exists; this is the rest). */
   #sendServed(served: ServedResponse): void {
     this.log.status = served.status;
+    this.route.responseHeaders?.apply(served.headers);
     const extra = {
       [this.rt.settings.requestIdHeader]: this.log.id,
       ...this.rt.settings.replyHeaders,
@@ -302,16 +341,6 @@ export class ProxyExchange {
       this.req.method!,
       extra,
     );
-  }
-
-  /** RFC 9111 §4.4: a successful unsafe request makes the stored response for its URI stale. */
-  #invalidateAfterUnsafe(): void {
-    const cache = this.route.shaping?.cache;
-    const m = this.req.method!;
-    if (cache === undefined || m === 'GET' || m === 'HEAD' || this.log.status >= 400) return;
-    cache
-      .invalidate({ method: m, host: this.req.headers.host ?? '', url: this.cacheUrl, headers: this.req.headers })
-      .catch(() => {});
   }
 
   // --- response phase of the policy chain ---
@@ -424,8 +453,12 @@ export class ProxyExchange {
       this.fail(localReply('GW_BODY_TOO_LARGE', 'body_too_large'), true);
       return;
     }
+    // Nothing of a response accepted yet (a held body for policies counts as accepted): a new try may still answer.
+    const fresh = !this.res.headersSent && this.log.upstreamHeadersAt === 0;
+    if (fresh && this.#retryStale(err)) return;
     const { reply, outcome } = replyForUpstreamError(err);
-    if (!this.res.headersSent && this.#retry(outcome)) return;
+    if (fresh && this.#retry(outcome)) return;
+    if (err.code === 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH' && this.#bodilessComplete()) return;
     this.#settle(outcome);
     if (this.res.headersSent) {
       this.log.details = `aborted_after_headers:${reply.details}`;
@@ -442,7 +475,43 @@ export class ProxyExchange {
       this.#sendServed(stale);
       return;
     }
-    this.fail(reply);
+    // A stored response that must be revalidated turns the failure into 504 (RFC 9111 §5.2.2.2).
+    this.fail(ticket === undefined ? reply : ticket.failureReply(reply));
+  }
+
+  /**
+   * RFC 9112 §9.6: a server may close an idle keep-alive connection at any time, so a request sent on a pooled
+   * connection can meet the close. Like nginx (a cached connection's error is not counted as a try) and Go's
+   * client, Portico sends it again on a fresh connection to the same target, but only when resending is safe:
+   * an idempotent method (RFC 9110 §9.2.2) whose body, if any, is replayable. A POST is never resent: its
+   * bytes may have reached the upstream. Not reported to passive health; not counted against `retries`.
+   */
+  #retryStale(err: Error & { code?: string }): boolean {
+    if (this.#staleRetries >= MAX_STALE_RETRIES || this.finished) return false;
+    if ((this.body !== null && !Buffer.isBuffer(this.body)) || !isIdempotent(this.req.method!)) return false;
+    if (!isStaleConnectionError(err)) return false;
+    this.#staleRetries++;
+    const failed = this.attempt;
+    this.attempt = undefined;
+    failed?.abort?.();
+    this.#settle({ kind: 'cancelled' });
+    this.#tries--;
+    this.log.retries++;
+    this.start(this.target);
+    return true;
+  }
+
+  /**
+   * undici holds a 204 or 304 to its Content-Length although no body may follow (RFC 9110 §6.4.1, §8.6: a
+   * 304's Content-Length is the stored representation's), and fails the request. Nothing is missing: the
+   * response is complete. undici has closed the connection, so bytes the upstream sent after it never leak
+   * into another response.
+   */
+  #bodilessComplete(): boolean {
+    const status = this.log.status;
+    if ((status !== 204 && status !== 304) || this.log.bytesOut !== 0 || this.log.upstreamHeadersAt === 0) return false;
+    this.onComplete();
+    return true;
   }
 
   /**
@@ -510,6 +579,34 @@ export class ProxyExchange {
 }
 
 const NO_HINT = Object.freeze({});
+
+/** Go's HTTP client allows 5 interim responses before the final one; Portico is a little more lenient. */
+const MAX_INTERIM_RESPONSES = 8;
+
+/** A pooled connection that died as a request went out is retried this often, each time on a fresh one. */
+const MAX_STALE_RETRIES = 2;
+
+/**
+ * The upstream answered before the request body was all sent (a 413 or 401 mid-upload, RFC 9112 §9.3) and
+ * undici dropped that connection. The rest of the body is read and discarded, as nginx does, so the client
+ * can finish sending, read the answer, and keep its connection; unread, it would stall the upload, and a
+ * close would meet the client's writes with a reset that can destroy the answer before it is read. The
+ * listener's `requestTimeout` bounds how long this may take.
+ */
+function discardRequestRest(req: IncomingMessage): void {
+  req.unpipe();
+  req.resume();
+}
+
+/** Removes Content-Length from a flat header list (204 responses). */
+function dropContentLength(flat: string[]): void {
+  for (let i = 0; i < flat.length; i += 2) {
+    if (flat[i]!.length === 14 && flat[i]!.toLowerCase() === 'content-length') {
+      flat.splice(i, 2);
+      i -= 2;
+    }
+  }
+}
 
 function onClientClose(this: ServerResponse): void {
   (this as unknown as Record<symbol, ProxyExchange>)[kExchange]!.clientClosed();

@@ -101,8 +101,9 @@ export function handleRequest(
   }
   const hasBody = chunked || (contentLength !== undefined && contentLength !== '0');
 
-  // Upstream headers: the client's, minus hop-by-hop (before ours are added, so none can be nominated away).
-  stripHopByHop(headers);
+  // Upstream headers: the client's, minus hop-by-hop (before ours are added, so none can be nominated away);
+  // of TE only `trailers` goes on (RFC 9110 §7.6.1, §10.1.4).
+  stripHopByHop(headers, true);
   if (headers.expect !== undefined) delete headers.expect;
   setForwardingHeaders(headers, headers, { peer, peerTrusted, proto: lg.proto, host });
   headers[settings.requestIdHeader] = id;
@@ -196,6 +197,7 @@ function forward(
   if (shaping !== undefined) {
     exchange.acceptEncoding = s.headers['accept-encoding'];
     exchange.cacheUrl = query === '' ? normalizedPath : `${normalizedPath}?${query}`;
+    exchange.cacheHost = s.host ?? '';
     // Policies that rewrite the response body see the upstream's answer, so such routes bypass the cache.
     if (shaping.cache !== undefined && !(gateway !== undefined && route.gateway!.chain.needsResponseBody > 0)) {
       lookup(shaping.cache, s.req.method!, s.host, exchange.cacheUrl, s.headers).then(
@@ -229,6 +231,7 @@ function afterLookup(s: ForwardStart, exchange: ProxyExchange, result: LookupRes
       };
       s.log.status = result.response.status;
       s.log.details = result.kind === 'hit' ? 'cache_hit' : 'cache_stale';
+      s.route.responseHeaders?.apply(result.response.headers);
       s.res.once('close', () => s.log.write(s.res));
       if (s.expectContinue) s.res.writeContinue();
       s.log.bytesOut = sendServed(
@@ -244,6 +247,10 @@ function afterLookup(s: ForwardStart, exchange: ProxyExchange, result: LookupRes
       }
       return;
     }
+    case 'reply':
+      // only-if-cached with nothing usable stored (RFC 9111 §5.2.1.7).
+      exchange.fail(result.reply);
+      return;
     case 'bypass':
       exchange.cacheBypass = true;
       break;

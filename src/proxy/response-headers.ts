@@ -21,6 +21,13 @@ const DROPPED = new Set([
   'x-powered-by',
 ]);
 
+const CHUNKED = Buffer.from('chunked', 'latin1');
+
+/**
+ * The flat header list for the client. Empty (never otherwise: the request id is always in it) when the
+ * response cannot be forwarded: a `Transfer-Encoding` other than `chunked` alone, whose body would reach the
+ * client still coded but unlabelled (RFC 9112 §6.1; nginx and Go's client refuse it too).
+ */
 export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRuntime, requestId: string): string[] {
   const out: string[] = [];
   let connectionTokens: string | undefined;
@@ -30,6 +37,7 @@ export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRunt
     const lower = name.length < 20 ? name.toLowerCase() : name;
     if (DROPPED.has(lower)) {
       if (lower === 'connection') connectionTokens = raw[i + 1]!.toString('latin1');
+      else if (lower === 'transfer-encoding' && !isChunked(raw[i + 1]!)) return [];
       continue;
     }
     const value = raw[i + 1]!.toString('latin1');
@@ -47,6 +55,11 @@ export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRunt
   if (settings.via) out.push('via', via === undefined ? settings.viaValue : `${via}, ${settings.viaValue}`);
   if (settings.serverHeader !== '') out.push('server', settings.serverHeader);
   return out;
+}
+
+/** `chunked` in any case, without another coding. */
+function isChunked(value: Buffer): boolean {
+  return value.equals(CHUNKED) || value.toString('latin1').trim().toLowerCase() === 'chunked';
 }
 
 /** `keep-alive` or `close` alone: the common case, which names no other header. */

@@ -7,6 +7,7 @@
  */
 import { Pool } from '../lib/undici-pool.ts';
 import type { UpstreamTls } from './tls/upstream-tls.ts';
+import { acceptUnsolicitedContinue } from './undici-continue.ts';
 
 export interface ClientSettings {
   readonly connectTimeout: number;
@@ -34,6 +35,7 @@ export class UpstreamClients {
     const key = `${origin}|${settings.connectTimeout}|${settings.responseTimeout}|${settings.idleTimeout}|${settings.keepAlive}|${settings.connections}|${tls?.id ?? ''}|${settings.http2 === true}`;
     let entry = this.#entries.get(key);
     if (entry === undefined) {
+      acceptUnsolicitedContinue();
       const pool = new Pool(origin, {
         connections: settings.connections,
         pipelining: 1,

@@ -9,12 +9,24 @@ export class BodyTooLargeError extends Error {
   readonly code = 'PORTICO_BODY_TOO_LARGE';
 }
 
+/**
+ * Thrown into an attempt whose response undici parsed but Portico will not forward (a status past 599, a
+ * transfer coding other than chunked, too many interim responses). The message is the log's detail.
+ */
+export class BadUpstreamResponseError extends Error {
+  readonly code = 'PORTICO_BAD_RESPONSE';
+}
+
 /** Maps an undici / socket error to the local reply a client gets before any response byte was sent. */
 export function replyForUpstreamError(err: Error & { code?: string }): { reply: LocalReply; outcome: AttemptOutcome } {
   const code = err.code ?? '';
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
-      return { reply: localReply('GW_UPSTREAM_CONNECT_TIMEOUT', 'connect_timeout'), outcome: { kind: 'timeout' } };
+      // No connection, so no request byte left: a connect failure for retries (any method may go elsewhere).
+      return {
+        reply: localReply('GW_UPSTREAM_CONNECT_TIMEOUT', 'connect_timeout'),
+        outcome: { kind: 'connect-failure' },
+      };
     case 'UND_ERR_HEADERS_TIMEOUT':
       return { reply: localReply('GW_UPSTREAM_TIMEOUT', 'response_timeout'), outcome: { kind: 'timeout' } };
     case 'UND_ERR_BODY_TIMEOUT':
@@ -48,13 +60,65 @@ export function replyForUpstreamError(err: Error & { code?: string }): { reply: 
     case 'HPE_LF_EXPECTED':
     case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
     case 'UND_ERR_RES_EXCEEDED_MAX_SIZE':
+    // A response head over undici's maxHeaderSize (16 KiB): nginx's "upstream sent too big header".
+    case 'UND_ERR_HEADERS_OVERFLOW':
     case 'ERR_INVALID_CHAR':
     case 'ERR_HTTP_INVALID_HEADER_VALUE':
       return { reply: localReply('GW_UPSTREAM_BAD_RESPONSE', `bad_response:${code}`), outcome: { kind: 'reset' } };
+    case 'PORTICO_BAD_RESPONSE':
+      return {
+        reply: localReply('GW_UPSTREAM_BAD_RESPONSE', `bad_response:${err.message}`),
+        outcome: { kind: 'reset' },
+      };
+    case 'UND_ERR_SOCKET':
+      // undici's names for a response nobody asked for: a 101 to a request without Upgrade, bytes before a request.
+      if (err.message === 'bad upgrade' || err.message === 'bad response') {
+        return {
+          reply: localReply('GW_UPSTREAM_BAD_RESPONSE', `bad_response:${err.message}`),
+          outcome: { kind: 'reset' },
+        };
+      }
+      return { reply: localReply('GW_UPSTREAM_RESET', `reset:${code}`), outcome: { kind: 'reset' } };
     default:
       if (code.startsWith('HPE_') || err.name === 'HTTPParserError') {
-        return { reply: localReply('GW_UPSTREAM_BAD_RESPONSE', `bad_response:${code}`), outcome: { kind: 'reset' } };
+        const why = code || parserReason(err.message);
+        return { reply: localReply('GW_UPSTREAM_BAD_RESPONSE', `bad_response:${why}`), outcome: { kind: 'reset' } };
       }
       return { reply: localReply('GW_UPSTREAM_RESET', `reset:${code || err.name}`), outcome: { kind: 'reset' } };
+  }
+}
+
+/**
+ * undici's parser errors carry no code, only llhttp's reason in parentheses ("Response does not match the
+ * HTTP/1.1 protocol (Invalid header value char)"): that reason, in snake case, for the log's details.
+ */
+function parserReason(message: string): string {
+  const open = message.lastIndexOf('(');
+  if (open < 0 || !message.endsWith(')')) return 'parse_error';
+  return (
+    message
+      .slice(open + 1, -1)
+      .toLowerCase()
+      .replace(/[^a-z0-9]+/g, '_')
+      .replace(/^_|_$/g, '') || 'parse_error'
+  );
+}
+
+/**
+ * True when `err` is how a pooled keep-alive connection that the upstream closed at the moment a request went
+ * out shows up (RFC 9112 §9.6: either side may close an idle connection at any time): closed or reset before
+ * a response head. With undici's socket details at hand, a connection that never read a byte was fresh: its
+ * death is the target's failure, not a race.
+ */
+export function isStaleConnectionError(err: Error & { code?: string; socket?: { bytesRead?: number } }): boolean {
+  switch (err.code) {
+    case 'UND_ERR_SOCKET':
+      if (err.message === 'bad upgrade' || err.message === 'bad response') return false;
+      return err.socket?.bytesRead === undefined || err.socket.bytesRead > 0;
+    case 'ECONNRESET':
+    case 'EPIPE':
+      return true;
+    default:
+      return false;
   }
 }
