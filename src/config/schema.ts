@@ -210,8 +210,14 @@ export const admin = z.strictObject({ address });
 
 /** Settings that shape every proxied exchange. */
 export const proxySettings = z.strictObject({
-  /** Add a `Via` header both ways (RFC 9110 §7.6.3). */
-  via: z.boolean().default(false),
+  /**
+   * `Via` (RFC 9110 §7.6.3): `request` (default) adds it to requests sent upstream, which a gateway MUST do;
+   * `both` also to responses; `off` never. `true` / `false` mean `both` / `off`.
+   */
+  via: z
+    .union([z.enum(['request', 'both', 'off']), z.boolean()])
+    .default('request')
+    .transform((v) => (v === true ? 'both' : v === false ? 'off' : v)),
   /** `Server` header on responses; empty string sends none. Upstream `Server` headers are always dropped. */
   serverHeader: z.string().default(''),
   /** Header carrying the request id both ways. */

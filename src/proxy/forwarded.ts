@@ -26,6 +26,16 @@ function forwardedNode(address: string): string {
   return address.includes(':') ? `"[${address}]"` : address;
 }
 
+/**
+ * The `Via` entry Portico adds to a request it forwards (RFC 9110 §7.6.3): the protocol it was received with
+ * (`1.0`, `1.1`, `2`) and `portico` as the pseudonym, appended to the client's own list.
+ */
+export function addVia(headers: IncomingHttpHeaders, major: number, minor: number): void {
+  const entry = major === 2 ? '2 portico' : minor === 0 ? '1.0 portico' : '1.1 portico';
+  const prev = headers.via;
+  headers.via = prev ? `${prev}, ${entry}` : entry;
+}
+
 /** Sets the forwarding headers on `out` (the header object sent upstream), reading the client's from `incoming`. */
 export function setForwardingHeaders(
   out: IncomingHttpHeaders,

@@ -13,7 +13,7 @@ import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import { ExchangeLog } from './access-log.ts';
 import type { LookupResult } from './cache/cache.ts';
 import { lookup, revalidateInBackground } from './cache-step.ts';
-import { clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
+import { addVia, clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
 import { ProxyExchange } from './forwarder.ts';
 import {
   answerFromPolicy,
@@ -107,7 +107,7 @@ export function handleRequest(
   if (headers.expect !== undefined) delete headers.expect;
   setForwardingHeaders(headers, headers, { peer, peerTrusted, proto: lg.proto, host });
   headers[settings.requestIdHeader] = id;
-  if (settings.via) headers.via = headers.via ? `${headers.via}, ${settings.viaValue}` : settings.viaValue;
+  if (settings.via) addVia(headers, req.httpVersionMajor, req.httpVersionMinor);
   if (target.authority !== undefined) headers.host = target.authority;
   route.requestHeaders?.apply(headers as Record<string, string>);
 

@@ -42,7 +42,7 @@ export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRunt
     }
     const value = raw[i + 1]!.toString('latin1');
     if (lower === settings.requestIdHeader) continue;
-    if (settings.via && lower === 'via') {
+    if (settings.viaOnResponses && lower === 'via') {
       via = via === undefined ? value : `${via}, ${value}`;
       continue;
     }
@@ -52,7 +52,7 @@ export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRunt
     removeConnectionTokens(out, connectionTokens);
   }
   out.push(settings.requestIdHeader, requestId);
-  if (settings.via) out.push('via', via === undefined ? settings.viaValue : `${via}, ${settings.viaValue}`);
+  if (settings.viaOnResponses) out.push('via', via === undefined ? settings.viaValue : `${via}, ${settings.viaValue}`);
   if (settings.serverHeader !== '') out.push('server', settings.serverHeader);
   return out;
 }

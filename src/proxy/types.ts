@@ -11,7 +11,11 @@ import type { AccessCheck } from './shield.ts';
 
 /** Proxy-wide settings, precomputed from `proxy:` in the config. */
 export interface ProxySettingsRuntime {
+  /** Add `Via` to requests sent upstream. */
   readonly via: boolean;
+  /** Add `Via` to responses too. */
+  readonly viaOnResponses: boolean;
+  /** What Portico adds for a message received over HTTP/1.1 (`1.1 portico`); see {@link viaFor}. */
   readonly viaValue: string;
   readonly serverHeader: string;
   /** Lower-case. */

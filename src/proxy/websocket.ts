@@ -15,7 +15,7 @@ import type { Dispatcher } from 'undici';
 import { type LocalReply, localReply } from '../errors.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
-import { clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
+import { addVia, clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
 import { GatewayExchange } from './gateway-step.ts';
 import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
@@ -115,7 +115,7 @@ function startWebSocket(
   stripHopByHop(headers);
   setForwardingHeaders(headers, headers, { peer, peerTrusted, proto: lg.proto, host });
   headers[settings.requestIdHeader] = id;
-  if (settings.via) headers.via = headers.via ? `${headers.via}, ${settings.viaValue}` : settings.viaValue;
+  if (settings.via) addVia(headers, req.httpVersionMajor, req.httpVersionMinor);
   if (target.authority !== undefined) headers.host = target.authority;
   route.requestHeaders?.apply(headers as Record<string, string>);
   const path =

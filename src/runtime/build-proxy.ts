@@ -36,7 +36,8 @@ export interface BuiltProxy {
 export function buildProxySettings(config: Config): ProxySettingsRuntime {
   const p = config.proxy;
   return {
-    via: p.via,
+    via: p.via !== 'off',
+    viaOnResponses: p.via === 'both',
     viaValue: '1.1 portico',
     serverHeader: p.serverHeader,
     requestIdHeader: p.requestIdHeader.toLowerCase(),

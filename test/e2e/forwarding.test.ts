@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fetchRaw, startEchoUpstream } from '../helpers/http.ts';
+import { fetchRaw, rawExchange, startEchoUpstream } from '../helpers/http.ts';
 import { startPortico } from '../helpers/portico.ts';
 
 interface Echo {
@@ -46,4 +46,23 @@ proxy: { via: true, serverHeader: portico }
     const line = await p.waitFor((l) => l.msg === 'request' && l.path === '/x');
     assert.equal(line.client, '203.0.113.7', 'the access log names the real client behind a trusted proxy');
   });
+
+  it('adds Via to requests only by default (RFC 9110 §7.6.3), with the protocol each request came in with', async (t) => {
+    const echo = await startEchoUpstream();
+    const p = await startPortico(`
+listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
+upstreams: [ { name: echo, targets: [ { url: ${echo.url} } ] } ]
+routes: [ { name: all, match: { path: /* }, upstream: echo } ]
+`);
+    t.after(async () => {
+      await p.stop();
+      await echo.close();
+    });
+    const res = await fetchRaw(`${p.url()}/x`, { headers: { via: '2 cdn' } });
+    assert.equal((JSON.parse(res.body) as Echo).headers.via, '2 cdn, 1.1 portico');
+    assert.equal(res.headers.via, undefined, 'responses carry no Via unless `via: both`');
+    const http10 = await rawExchange(p.port(), 'GET /x HTTP/1.0\r\nHost: a\r\n\r\n');
+    assert.match(http10, /"via":"1\.0 portico"/);
+  });
 });
+
