@@ -65,4 +65,3 @@ routes: [ { name: all, match: { path: /* }, upstream: echo } ]
     assert.match(http10, /"via":"1\.0 portico"/);
   });
 });
-
