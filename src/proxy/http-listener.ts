@@ -18,7 +18,7 @@ import { createH2cFront } from './h2c.ts';
 import { checkHttp1Request, clientErrorCode, MAX_HEADER_FIELDS } from './http1-checks.ts';
 import { applyClientAuth, createTlsFront } from './https-listener.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
-import { PROBLEM_JSON, problemBody, sendLocalReply } from './local-reply.ts';
+import { ALLOWED_METHODS, PROBLEM_JSON, problemBody, sendLocalReply } from './local-reply.ts';
 import { type EdgeRules, serveRequest } from './redirect.ts';
 import { ConnectionsPerClient } from './shield.ts';
 import { CertStore } from './tls/cert-store.ts';
@@ -346,7 +346,7 @@ function writeRawProblem(socket: Socket, code: ErrorCode): void {
   const body = problemBody({ status, code, details: '' }, randomUUID());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `cache-control: no-store\r\nconnection: close\r\n\r\n${body}`,
+      `cache-control: no-store\r\n${status === 405 ? `allow: ${ALLOWED_METHODS}\r\n` : ''}connection: close\r\n\r\n${body}`,
   );
 }
 

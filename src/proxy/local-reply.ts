@@ -7,6 +7,12 @@ import { ERROR_CODES, type LocalReply } from '../errors.ts';
 
 export const PROBLEM_JSON = 'application/problem+json';
 
+/**
+ * The methods Portico proxies, for the `Allow` field every 405 must carry (RFC 9110 §15.5.6): TRACE and
+ * CONNECT are the ones it refuses itself.
+ */
+export const ALLOWED_METHODS = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
 /** The problem+json body for a reply. `extra` members (e.g. validation errors) are added after the fixed ones. */
 export function problemBody(reply: LocalReply, requestId: string): string {
   const extra = (reply as { errors?: unknown }).errors;
@@ -84,6 +90,7 @@ export function sendLocalReply(
   };
   if (extraHeaders) Object.assign(headers, extraHeaders);
   if (reply.headers) Object.assign(headers, reply.headers);
+  if (reply.status === 405 && headers.allow === undefined) headers.allow = ALLOWED_METHODS;
   res.writeHead(reply.status, headers);
   res.end(res.req?.method === 'HEAD' ? undefined : body);
 }

@@ -272,10 +272,16 @@ routes: [ { name: only, match: { path: /only }, upstream: users } ]
   it('refuses TRACE, duplicate Host headers and CONNECT', async () => {
     const trace = await rawExchange(p.port(), 'TRACE / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.equal(statusOf(trace), 405);
+    assert.match(
+      trace,
+      /\r\nallow: GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS\r\n/i,
+      'RFC 9110 §15.5.6: a 405 lists what is allowed',
+    );
     const dup = await rawExchange(p.port(), 'GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\nConnection: close\r\n\r\n');
     assert.equal(statusOf(dup), 400);
     const connect = await rawExchange(p.port(), 'CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n');
     assert.equal(statusOf(connect), 405);
+    assert.match(connect, /\r\nallow: GET/i);
   });
 
   it('answers OPTIONS * and Max-Forwards: 0 itself, and decrements a positive Max-Forwards', async () => {
