@@ -9,7 +9,7 @@
 #   DURATION [10]  measured seconds per row      WARMUP [3]  warm-up seconds per row
 #   CONNECTIONS [64]  keep-alive connections     THREADS [1]  wrk threads
 #   ROUNDS [1]  repeats of all suites (interleaved); the report keeps each target's best run
-#   TARGETS ["direct portico nginx fast-gateway fastify-proxy"]   SCENARIOS ["get-1k get-100k post-16k"]
+#   TARGETS ["direct portico node-floor nginx fast-gateway fastify-proxy"]   SCENARIOS ["get-1k get-100k post-16k"]
 #   SUITES [http]  suites to run: http balance l4 gateway h2 cache, or all (see bench/lib/suites.sh)
 #   PEERS [1]  0 skips the Node peers          PROFILE [0]  1 writes a --cpu-prof of Portico to the out dir
 #   PROXY_CPU [1] / LOAD_CPU [0]  cores for the proxy and for wrk + origin
@@ -26,7 +26,7 @@ WARMUP=${WARMUP:-3}
 ROUNDS=${ROUNDS:-1}
 CONNECTIONS=${CONNECTIONS:-64}
 THREADS=${THREADS:-1}
-TARGETS=${TARGETS:-"direct portico nginx fast-gateway fastify-proxy"}
+TARGETS=${TARGETS:-"direct portico node-floor nginx fast-gateway fastify-proxy"}
 SCENARIOS=${SCENARIOS:-"get-1k get-100k post-16k"}
 SUITES=${SUITES:-http}
 [[ $SUITES == all ]] && SUITES="http balance l4 gateway h2 cache"

@@ -181,7 +181,8 @@ start_node_peer() {
   dir="$WORK/$name"
   port=$(free_port)
   mkdir -p "$dir"
-  PORT=$port TARGET="http://127.0.0.1:$ORIGIN_PORT" taskset -c "$PROXY_CPU" "$NODE" "$BENCH/peers/$name.mjs" \
+  PORT=$port TARGET="http://127.0.0.1:$ORIGIN_PORT" CERT="$WORK/tls/cert.pem" KEY="$WORK/tls/key.pem" \
+    BODY_FILE="$WORK/www/1k.bin" taskset -c "$PROXY_CPU" "$NODE" "$BENCH/peers/$name.mjs" \
     >"$dir/stdout.log" 2>"$dir/stderr.log" &
   PID=$!
   PORT=$port
@@ -217,13 +218,14 @@ prepare_portico_src() {
   PORTICO_VERSION="commit $(git -C "$REPO" rev-parse --short "$PORTICO_REF")"
 }
 
-# Starts target NAME (direct | portico | nginx | fast-gateway | fastify-proxy) for plain proxying; sets PID/PORT.
+# Starts target NAME (direct | portico | nginx | fast-gateway | fastify-proxy | node-floor) for plain proxying;
+# sets PID/PORT.
 start_target() {
   case $1 in
     direct) PID=$ORIGIN_PID PORT=$ORIGIN_PORT ;;
     portico) start_portico portico < <(portico_plain_config) ;;
     nginx) start_nginx_proxy ;;
-    fast-gateway | fastify-proxy) start_node_peer "$1" ;;
+    fast-gateway | fastify-proxy | node-floor) start_node_peer "$1" ;;
     *) die "unknown target $1" ;;
   esac
 }

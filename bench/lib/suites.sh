@@ -56,13 +56,18 @@ suite_balance() {
 }
 
 # Issue 4: HTTPS with h2 (h2load, H2_CLIENTS × H2_STREAMS), GET 1 KiB, Portico vs nginx with the same
-# certificate (ECDSA P-256). Target: Portico within 3× nginx's CPU per request.
+# certificate (ECDSA P-256). Target: Portico within 3× nginx's CPU per request. node-h2-static (no proxying:
+# a bare node:http2 server answering from memory) shows what Node's HTTP/2 and TLS alone cost.
 suite_h2() {
   make_cert
   local target
-  for target in nginx portico-https; do
+  for target in nginx portico-https node-h2-static; do
     log "target $target"
-    if [[ $target == nginx ]]; then start_nginx_proxy tls; else start_portico "$target" < <(portico_https_config); fi
+    case $target in
+      nginx) start_nginx_proxy tls ;;
+      portico-https) start_portico "$target" < <(portico_https_config) ;;
+      node-h2-static) start_node_peer node-h2-static ;;
+    esac
     measure h2 h2-1k "$target" "$PID" "$PORT"
     stop_target "$target"
   done
