@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { startUpstream, type TestServer } from '../helpers/http.ts';
+import { fetchRaw, startUpstream, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 
 interface Reply {
@@ -43,18 +43,7 @@ describe('RFC 9111 shared cache conformance', { concurrency: true }, () => {
   const last = (path: string) => seen.get(path)?.at(-1);
 
   function send(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> {
-    return new Promise((resolve, reject) => {
-      const req = request(`${p.url()}${path}`, { method, headers, agent: false }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () =>
-          resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }),
-        );
-        res.on('error', reject);
-      });
-      req.on('error', reject);
-      req.end();
-    });
+    return fetchRaw(`${p.url()}${path}`, { method, headers });
   }
   /** A request whose response may be cut short: resolves with what arrived, or the error. */
   function sendLoose(path: string): Promise<{ body: string; complete: boolean }> {
