@@ -21,8 +21,12 @@ export function unmapAddress(address: string | undefined): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
-/** RFC 7239 §6: IPv6 node names are quoted and bracketed. */
+/**
+ * RFC 7239 §6: IPv6 node names are quoted and bracketed; a peer whose address is gone (the socket closed
+ * before the request was handled) is `unknown` (§6.2), never an empty value.
+ */
 function forwardedNode(address: string): string {
+  if (address === '') return 'unknown';
   return address.includes(':') ? `"[${address}]"` : address;
 }
 

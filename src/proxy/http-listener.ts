@@ -345,8 +345,9 @@ function writeRawProblem(socket: Socket, code: ErrorCode): void {
   const { status } = ERROR_CODES[code];
   const body = problemBody({ status, code, details: '' }, randomUUID());
   socket.end(
-    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ncontent-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\n` +
-      `cache-control: no-store\r\n${status === 405 ? `allow: ${ALLOWED_METHODS}\r\n` : ''}connection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ndate: ${new Date().toUTCString()}\r\ncontent-type: ${PROBLEM_JSON}\r\n` +
+      `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${status === 405 ? `allow: ${ALLOWED_METHODS}\r\n` : ''}` +
+      `${status === 429 ? 'retry-after: 1\r\n' : ''}connection: close\r\n\r\n${body}`,
   );
 }
 

@@ -111,25 +111,46 @@ export function applyEdgeRules(rules: EdgeRules, rt: ProxyRuntime, req: Incoming
   const url = req.url ?? '/';
   if (url.startsWith(ACME_PREFIX)) return false;
   const location = httpsLocation(req.headers.host, url, redirect.port());
+  const s = rt.settings;
+  const id = requestIdFrom(req.headers[s.requestIdHeader]);
   if (location === undefined) {
-    const s = rt.settings;
-    const id = requestIdFrom(req.headers[s.requestIdHeader]);
     sendLocalReply(res, localReply('GW_BAD_REQUEST', 'redirect_bad_host'), id, s.requestIdHeader, s.replyHeaders);
     return true;
   }
-  res.writeHead(redirect.status, { location, 'content-length': 0, 'cache-control': 'no-store' });
+  res.writeHead(redirect.status, {
+    location,
+    'content-length': 0,
+    'cache-control': 'no-store',
+    [s.requestIdHeader]: id,
+    ...s.replyHeaders,
+  });
   res.end();
   return true;
 }
 
-/** `https://host[:port]/path?query`, or undefined when Host is missing or not a plain host[:port]. */
+/**
+ * `https://host[:port]/path?query`, or undefined when the host is missing or not a plain host[:port]. The
+ * host is the authority of an absolute-form target (`GET http://a.example/x`), which wins over `Host`
+ * (RFC 9112 §3.2.2), else `Host`; path and query are kept as the client sent them.
+ */
 export function httpsLocation(host: string | undefined, url: string, port: number): string | undefined {
+  let path = url;
+  if (!url.startsWith('/')) {
+    const absolute = ABSOLUTE_FORM.exec(url);
+    if (absolute !== null) {
+      host = absolute[1]!;
+      path = absolute[2]!;
+    }
+    if (!path.startsWith('/')) path = `/${path.startsWith('?') ? path : ''}`;
+  }
   if (host === undefined || !SAFE_HOST.test(host)) return undefined;
   const colon = host.lastIndexOf(':');
   const bare = colon > host.lastIndexOf(']') ? host.slice(0, colon) : host;
-  const path = url.startsWith('/') ? url : '/';
   return `https://${bare}${port === 443 ? '' : `:${port}`}${path}`;
 }
+
+/** `http://authority/rest`: the authority and the rest (path and query, possibly empty). */
+const ABSOLUTE_FORM = /^https?:\/\/([^/?#]*)([^#]*)/i;
 
 /** The request entry of HTTP listeners (HTTP/1 and HTTP/2): edge rules when the generation has any, then the proxy. */
 export function serveRequest(

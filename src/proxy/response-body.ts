@@ -15,8 +15,10 @@ import {
   addVary,
   isCompressibleType,
   prepareHeaders,
+  prepareValidators,
   type ResponseHeaders,
   shouldCompress,
+  wouldCompressFull,
 } from './compress/headers.ts';
 import { negotiate } from './compress/negotiate.ts';
 import type { CompressOptions } from './compress/options.ts';
@@ -29,7 +31,9 @@ export interface ResponseShaping {
 
 /**
  * Decides compression for a response and edits its headers accordingly (Content-Encoding, Vary, weak
- * ETag, no Content-Length). Returns the compressor to use, if any.
+ * ETag, no Content-Length). Returns the compressor to use, if any: never for HEAD, whose headers are
+ * still those the GET would get (RFC 9110 §9.3.2). A 304 gets the Vary and ETag its 200 would have had
+ * (RFC 9110 §15.4.5), so a client's cache does not swap the weak ETag it stored for a strong one.
  */
 export function compressorFor(
   options: CompressOptions | undefined,
@@ -39,7 +43,14 @@ export function compressorFor(
   headers: ResponseHeaders,
 ): Transform | undefined {
   if (options === undefined) return undefined;
-  if (!shouldCompress(status, headers, method, options)) {
+  if (!shouldCompress(status, headers, options)) {
+    if (status === 304) {
+      if (wouldCompressFull(headers, options)) {
+        if (negotiate(acceptEncoding, options) === undefined) addVary(headers);
+        else prepareValidators(headers);
+      }
+      return undefined;
+    }
     const type = headers['content-type'];
     // The answer would have differed for another Accept-Encoding: caches must know.
     if (type !== undefined && status < 300 && isCompressibleType(String(type), options)) addVary(headers);
@@ -53,7 +64,7 @@ export function compressorFor(
   // Without a known length the body may be a stream of events: flush each write so it keeps flowing.
   const flush = headers['content-length'] === undefined;
   prepareHeaders(headers, encoding);
-  return createCompressor(encoding, options, flush);
+  return method === 'HEAD' ? undefined : createCompressor(encoding, options, flush);
 }
 
 /**

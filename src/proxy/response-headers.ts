@@ -36,8 +36,11 @@ export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRunt
     const name = raw[i]!.toString('latin1');
     const lower = name.length < 20 ? name.toLowerCase() : name;
     if (DROPPED.has(lower)) {
-      if (lower === 'connection') connectionTokens = raw[i + 1]!.toString('latin1');
-      else if (lower === 'transfer-encoding' && !isChunked(raw[i + 1]!)) return [];
+      if (lower === 'connection') {
+        // Every Connection field line counts (RFC 9110 §5.3: a list may be split over several lines).
+        const value = raw[i + 1]!.toString('latin1');
+        connectionTokens = connectionTokens === undefined ? value : `${connectionTokens}, ${value}`;
+      } else if (lower === 'transfer-encoding' && !isChunked(raw[i + 1]!)) return [];
       continue;
     }
     const value = raw[i + 1]!.toString('latin1');

@@ -42,9 +42,14 @@ export function answerWithAction(
   extraHeaders: Readonly<Record<string, string>>,
 ): number {
   if (action.kind === 'respond') {
-    const body = action.status === 204 || action.status === 304 ? undefined : action.body;
-    res.writeHead(action.status, { ...action.headers, ...extraHeaders, 'content-length': body?.length ?? 0 });
-    res.end(res.req?.method === 'HEAD' ? undefined : body);
+    // RFC 9110 §8.6: a 204 has no Content-Length, and a 304 has none of its own (it would describe a 200).
+    if (action.status === 204 || action.status === 304) {
+      res.writeHead(action.status, { ...action.headers, ...extraHeaders });
+      res.end();
+      return action.status;
+    }
+    res.writeHead(action.status, { ...action.headers, ...extraHeaders, 'content-length': action.body.length });
+    res.end(res.req?.method === 'HEAD' ? undefined : action.body);
     return action.status;
   }
   let location = action.to;

@@ -121,7 +121,7 @@ export function writeSocketReply(
   const body = problemBody(reply, requestId);
   // RFC 9110 §7.8: a response that carries Upgrade (a 426) names it in Connection too.
   const connection = reply.headers?.upgrade === undefined ? 'close' : 'upgrade, close';
-  let head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ncontent-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${requestIdHeader}: ${requestId}\r\nconnection: ${connection}\r\n`;
+  let head = `HTTP/1.1 ${reply.status} ${STATUS_CODES[reply.status] ?? ''}\r\ndate: ${new Date().toUTCString()}\r\ncontent-type: ${PROBLEM_JSON}\r\ncontent-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${requestIdHeader}: ${requestId}\r\nconnection: ${connection}\r\n`;
   if (extra) for (const name in extra) head += `${name}: ${extra[name]}\r\n`;
   if (reply.headers) for (const name in reply.headers) head += `${name}: ${reply.headers[name]}\r\n`;
   endAndLinger(socket, `${head}\r\n${body}`);

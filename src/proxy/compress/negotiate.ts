@@ -39,7 +39,11 @@ function choose(text: string, encodings: readonly Encoding[]): Encoding | undefi
   return best !== undefined && (identity === undefined || identity <= bestQ) ? best : undefined;
 }
 
-/** `gzip;q=0.8, br` → {gzip: 0.8, br: 1}. Malformed weights count as 0 (a refusal is the safe reading). */
+/**
+ * `gzip;q=0.8, br` → {gzip: 0.8, br: 1}. Codings and the `q` parameter are case-insensitive; a weight that
+ * is not a qvalue (`0`–`1` with at most three decimals, RFC 9110 §12.4.2: `q=2`, `q=0.0001`, `q=abc`) counts
+ * as 0, a refusal being the safe reading. The first mention of a coding wins.
+ */
 export function parseQValues(text: string): Map<string, number> {
   const out = new Map<string, number>();
   let start = 0;
@@ -51,18 +55,21 @@ export function parseQValues(text: string): Map<string, number> {
     const semi = item.indexOf(';');
     const coding = (semi === -1 ? item : item.slice(0, semi)).trim().toLowerCase();
     if (coding.length === 0) continue;
-    let weight = 1;
-    if (semi !== -1) {
-      const params = item
-        .slice(semi + 1)
-        .trim()
-        .toLowerCase();
-      if (params.startsWith('q=')) {
-        const value = Number(params.slice(2).trim());
-        weight = Number.isFinite(value) && value >= 0 && value <= 1 ? value : 0;
-      }
-    }
+    const weight = semi === -1 ? 1 : weightOf(item.slice(semi + 1));
     if (!out.has(coding)) out.set(coding, weight);
   }
   return out;
+}
+
+const QVALUE = /^(?:0(?:\.\d{0,3})?|1(?:\.0{0,3})?)$/;
+
+/** The `q` of a member's parameters (`;q=0.5`); 1 without one. */
+function weightOf(params: string): number {
+  for (const param of params.split(';')) {
+    const p = param.trim();
+    if (p.length < 2 || (p.charCodeAt(0) | 0x20) !== 0x71 /* q */ || p.charCodeAt(1) !== 0x3d /* = */) continue;
+    const value = p.slice(2);
+    return QVALUE.test(value) ? Number(value) : 0;
+  }
+  return 1;
 }

@@ -39,6 +39,12 @@ describe('redirect and HSTS', () => {
     assert.equal(httpsLocation('evil.test/x', '/', 443), undefined);
     assert.equal(httpsLocation('a@b.test', '/', 443), undefined);
     assert.equal(httpsLocation(undefined, '/', 443), undefined);
+    // Absolute-form targets: their authority wins over Host (RFC 9112 §3.2.2); path and query are kept.
+    assert.equal(httpsLocation('other.test', 'http://shop.test/a/b?c=d', 443), 'https://shop.test/a/b?c=d');
+    assert.equal(httpsLocation('other.test', 'http://shop.test:8080?q', 8443), 'https://shop.test:8443/?q');
+    assert.equal(httpsLocation(undefined, 'HTTP://shop.test', 443), 'https://shop.test/');
+    assert.equal(httpsLocation('shop.test', 'http://a@evil.test/', 443), undefined);
+    assert.equal(httpsLocation('shop.test', '*', 443), 'https://shop.test/');
   });
 
   it('formats Strict-Transport-Security', () => {

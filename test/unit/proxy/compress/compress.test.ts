@@ -13,6 +13,7 @@ import {
   type ResponseHeaders,
   routeCompress,
   shouldCompress,
+  wouldCompressFull,
 } from '../../../../src/proxy/compress/index.ts';
 
 const opts = compileCompressOptions(routeCompress.parse(true));
@@ -36,6 +37,13 @@ describe('negotiate', () => {
     ['gzip;q=0.5', 'gzip'],
     ['GZIP ; Q=0.7 , br;q=0.6', 'gzip'],
     ['gzip;q=abc, br', 'br'],
+    ['gzip;q=0.0001, br;q=2', undefined], // not qvalues: refusals
+    ['gzip;q=0.001', 'gzip'],
+    ['gzip;q=1.000', 'gzip'],
+    ['gzip;Q=0.5;foo=bar, br;q=0.4', 'gzip'],
+    ['identity;q=0', undefined], // nothing acceptable: identity all the same (RFC 9110 §12.5.3)
+    ['*;q=0', undefined],
+    ['identity;q=0, *;q=0, br', 'br'],
   ];
   for (const [header, expected] of table) {
     it(`${JSON.stringify(header)} → ${expected}`, () => {
@@ -52,26 +60,41 @@ describe('negotiate', () => {
 
 describe('shouldCompress', () => {
   const base = { 'content-type': 'text/html; charset=utf-8', 'content-length': '5000' };
-  const table: [string, number, ResponseHeaders, string, boolean][] = [
-    ['html', 200, base, 'GET', true],
-    ['json', 200, { ...base, 'content-type': 'application/json' }, 'GET', true],
-    ['problem+json suffix', 200, { ...base, 'content-type': 'application/problem+json' }, 'GET', true],
-    ['svg', 200, { ...base, 'content-type': 'image/svg+xml' }, 'GET', true],
-    ['png', 200, { ...base, 'content-type': 'image/png' }, 'GET', false],
-    ['no content type', 200, { 'content-length': '5000' }, 'GET', false],
-    ['already encoded', 200, { ...base, 'content-encoding': 'gzip' }, 'GET', false],
-    ['identity encoding', 200, { ...base, 'content-encoding': 'identity' }, 'GET', true],
-    ['206', 206, base, 'GET', false],
-    ['content-range', 200, { ...base, 'content-range': 'bytes 0-1/2' }, 'GET', false],
-    ['small', 200, { ...base, 'content-length': '100' }, 'GET', false],
-    ['unknown length', 200, { 'content-type': 'text/plain' }, 'GET', true],
-    ['204', 204, base, 'GET', false],
-    ['304', 304, base, 'GET', false],
-    ['HEAD', 200, base, 'HEAD', false],
-    ['no-transform', 200, { ...base, 'cache-control': 'public, no-transform' }, 'GET', false],
+  const table: [string, number, ResponseHeaders, boolean][] = [
+    ['html', 200, base, true],
+    ['json', 200, { ...base, 'content-type': 'application/json' }, true],
+    ['problem+json suffix', 200, { ...base, 'content-type': 'application/problem+json' }, true],
+    ['svg', 200, { ...base, 'content-type': 'image/svg+xml' }, true],
+    ['png', 200, { ...base, 'content-type': 'image/png' }, false],
+    ['no content type', 200, { 'content-length': '5000' }, false],
+    ['already encoded', 200, { ...base, 'content-encoding': 'gzip' }, false],
+    ['identity encoding', 200, { ...base, 'content-encoding': 'identity' }, true],
+    ['206', 206, base, false],
+    ['content-range', 200, { ...base, 'content-range': 'bytes 0-1/2' }, false],
+    ['small', 200, { ...base, 'content-length': '100' }, false],
+    ['unknown length', 200, { 'content-type': 'text/plain' }, true],
+    ['204', 204, base, false],
+    ['304', 304, base, false],
+    ['no-transform among others', 200, { ...base, 'cache-control': 'max-age=5, No-Transform' }, false],
+    ['no-transform only as a quoted value', 200, { ...base, 'cache-control': 'no-cache="no-transform-x"' }, true],
+    ['no-transform', 200, { ...base, 'cache-control': 'public, no-transform' }, false],
   ];
-  for (const [name, status, headers, method, expected] of table) {
-    it(name, () => assert.equal(shouldCompress(status, headers, method, opts), expected));
+  for (const [name, status, headers, expected] of table) {
+    it(name, () => assert.equal(shouldCompress(status, headers, opts), expected));
+  }
+});
+
+describe('wouldCompressFull (a 304 standing for a 200)', () => {
+  const table: [string, ResponseHeaders, boolean][] = [
+    ['no content type (usual for a 304)', { etag: '"a"' }, true],
+    ['compressible type', { 'content-type': 'text/css' }, true],
+    ['other type', { 'content-type': 'image/png' }, false],
+    ['small', { 'content-length': '10' }, false],
+    ['no-transform', { 'cache-control': 'no-transform' }, false],
+    ['encoded', { 'content-encoding': 'br' }, false],
+  ];
+  for (const [name, headers, expected] of table) {
+    it(name, () => assert.equal(wouldCompressFull(headers, opts), expected));
   }
 });
 
