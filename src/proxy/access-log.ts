@@ -47,7 +47,9 @@ export class ExchangeLog {
     const out = lineWriter(this.logger);
     if (out === undefined) return;
     const socket = res.socket ?? res.req?.socket;
-    const bytesIn = socket ? socket.bytesRead - this.#bytesReadAtStart : this.bytesIn;
+    // An HTTP/2 request's socket is Node's stand-in, which has no byte count once the stream closed.
+    const read = socket?.bytesRead;
+    const bytesIn = read === undefined ? this.bytesIn : read - this.#bytesReadAtStart;
     // The same fields, in the same order, as a pino line (level, time, msg first). Text a client controls
     // (path, an X-Forwarded-For hop as client) is escaped; ids, names and targets are safe by construction.
     let line = `{"level":"info","time":"${isoNow()}","msg":"request","requestId":"${this.id}","client":${JSON.stringify(this.client)},"method":"${this.method}","path":${JSON.stringify(this.path)}`;

@@ -27,9 +27,9 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.exchange.attempt !== this) return false;
     return this.exchange.onData(chunk);
   }
-  onComplete(_trailers: string[] | null): void {
+  onComplete(trailers: unknown): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
-    if (this.exchange.attempt === this) this.exchange.onComplete();
+    if (this.exchange.attempt === this) this.exchange.onComplete(trailers);
   }
   onError(err: Error & { code?: string }): void {
     if (this.timer !== undefined) clearTimeout(this.timer);

@@ -7,8 +7,10 @@
  * Content-Length or Transfer-Encoding; and `cork()`, `uncork()` and `shouldKeepAlive` do not exist. The
  * classes here are given to `http2.createServer` so the request entry and the forwarder see HTTP/1 shapes.
  */
-import type { IncomingHttpHeaders } from 'node:http';
+import { type IncomingHttpHeaders, METHODS } from 'node:http';
 import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { type LocalReply, localReply } from '../errors.ts';
+import { isValidHost } from './normalize-path.ts';
 
 const COLON = 0x3a;
 
@@ -34,29 +36,6 @@ export function http1HeadersFromH2(h2: IncomingHttpHeaders, endAfterHeaders: boo
   if (!endAfterHeaders && out['content-length'] === undefined) out['transfer-encoding'] = 'chunked';
   return out;
 }
-
-/** Turns `[name, value, name, value, ...]` into an object, repeating names as arrays. */
-export function flatHeadersToObject(flat: readonly string[]): Record<string, string | string[]> {
-  const out: Record<string, string | string[]> = {};
-  for (let i = 0; i < flat.length; i += 2) {
-    const name = flat[i]!;
-    const value = flat[i + 1]!;
-    const prev = out[name];
-    if (prev === undefined) out[name] = value;
-    else if (Array.isArray(prev)) prev.push(value);
-    else out[name] = [prev, value];
-  }
-  return out;
-}
-
-/** Headers HTTP/2 forbids in responses (RFC 9113 §8.2.2); Node throws when they are set. */
-export const H2_FORBIDDEN_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'transfer-encoding',
-  'upgrade',
-]);
 
 /** An HTTP/2 request whose `headers` look like HTTP/1's (see {@link http1HeadersFromH2}); `method` and `url` work as before. */
 export class H2Request extends Http2ServerRequest {}
@@ -86,6 +65,115 @@ export class H2Response extends Http2ServerResponse {
   override cork(): void {}
 
   override uncork(): void {}
+}
+
+// Node's compat response reports the stream's `writableFinished`, which a RST_STREAM from the client makes
+// true (Node ends the writable side of a reset stream): the forwarder would take a cancelled exchange for a
+// finished one and leave the upstream request running. Finished means: ended by us, flushed, and the stream
+// closed without an error code (RFC 9113 §8.1: RST_STREAM cancels the exchange).
+Object.defineProperty(H2Response.prototype, 'writableFinished', {
+  configurable: true,
+  enumerable: true,
+  get(this: H2Response): boolean {
+    const stream = this.stream;
+    return this.writableEnded && stream.writableFinished && !stream.aborted && !(stream.rstCode > 0);
+  },
+});
+
+/** The methods an HTTP/1 request may carry (llhttp's list; the HTTP/1 listener answers 501 to other tokens). */
+const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
+
+/**
+ * What an HTTP/2 request head must pass before it enters the request path, beyond what nghttp2 (under
+ * node:http2) enforces itself. nghttp2 resets as malformed (RFC 9113 §8.1.1: stream error PROTOCOL_ERROR) a
+ * request with an uppercase field name, a connection-specific field or TE other than `trailers` (§8.2.2), a
+ * missing, repeated, unknown or misplaced pseudo-header, an `http`/`https` `:path` that is empty or does not
+ * start with `/` (`OPTIONS *` apart), `:authority` with userinfo, two Host fields or neither `:authority` nor
+ * Host (§8.3.1), `:protocol` (extended CONNECT is not offered, RFC 8441 §3), and a body whose DATA length
+ * differs from Content-Length (§8.1.1). It drops, without refusing the request, a field whose name or value
+ * holds characters §8.2.1 forbids (CR, LF, NUL, surrounding whitespace), so such a field is never forwarded.
+ *
+ * Checked here, with the answers an HTTP/1 client gets for the same request (http1-checks.ts):
+ * - a method outside HTTP/1's list: 501, so a backend never sees a method no HTTP/1 client could send;
+ * - `:scheme` other than `http` / `https` (§8.3.1; nghttp2 checks `:path` only for those two): 400;
+ * - `:authority` (or Host, without it) that is not a valid host[:port] (RFC 9110 §4.2.1, the HTTP/1 rule): 400;
+ * - Host beside `:authority` naming another authority (§8.3.1 "SHOULD treat as malformed"): 400.
+ * CONNECT is refused before this (405), as over HTTP/1.
+ */
+export function checkH2Request(req: H2Request): LocalReply | undefined {
+  // Pseudo-headers and Host are single strings: nghttp2 refuses them repeated.
+  const h = h2HeadersGetter.call(req) as Readonly<Record<string, string | undefined>>;
+  if (!KNOWN_METHODS.has(h[':method']!)) return localReply('GW_NOT_IMPLEMENTED', 'method_not_implemented');
+  const scheme = h[':scheme'];
+  if (scheme !== 'http' && scheme !== 'https') return localReply('GW_BAD_REQUEST', 'unsupported_scheme');
+  const authority = h[':authority'];
+  const host = h.host;
+  if (authority === undefined) {
+    return host !== undefined && isValidHost(host) ? undefined : localReply('GW_BAD_REQUEST', 'invalid_host');
+  }
+  if (!isValidHost(authority)) return localReply('GW_BAD_REQUEST', 'invalid_host');
+  if (host !== undefined && host !== authority && !sameAuthority(authority, host, scheme)) {
+    return localReply('GW_BAD_REQUEST', 'authority_host_mismatch');
+  }
+  return undefined;
+}
+
+/**
+ * Whether two authorities name the same origin after scheme-based normalisation (RFC 3986 §6.2.3, which
+ * RFC 9113 §8.3.1 asks intermediaries to apply): the host case-insensitively, the scheme's default port or an
+ * empty port the same as none.
+ */
+export function sameAuthority(a: string, b: string, scheme: 'http' | 'https'): boolean {
+  const defaultPort = scheme === 'https' ? '443' : '80';
+  return withoutDefaultPort(a.toLowerCase(), defaultPort) === withoutDefaultPort(b.toLowerCase(), defaultPort);
+}
+
+function withoutDefaultPort(authority: string, defaultPort: string): string {
+  const colon = authority.lastIndexOf(':');
+  if (colon === -1 || colon < authority.lastIndexOf(']')) return authority;
+  const port = authority.slice(colon + 1);
+  return port === '' || port === defaultPort ? authority.slice(0, colon) : authority;
+}
+
+/** Trailer fields never passed on: framing, routing and connection-specific ones (RFC 9110 §6.5.1, RFC 9113 §8.2.2). */
+const DROPPED_TRAILERS: ReadonlySet<string> = new Set([
+  'connection',
+  'content-length',
+  'host',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+/**
+ * Passes an upstream's trailer section on to an HTTP/2 client, as the trailing HEADERS frame Node sends when
+ * the response ends (RFC 9113 §8.1; gRPC's status travels there). undici reports trailers as a flat list of
+ * Buffers (HTTP/1.1 upstreams) or as an object (HTTP/2 upstreams). A field that cannot be sent is dropped:
+ * a recipient may discard trailers (RFC 9110 §6.5.1).
+ */
+export function forwardTrailers(res: Http2ServerResponse, trailers: unknown): void {
+  if (Array.isArray(trailers)) {
+    for (let i = 0; i + 1 < trailers.length; i += 2) addTrailer(res, String(trailers[i]), String(trailers[i + 1]));
+    return;
+  }
+  const fields = trailers as Record<string, string | string[] | undefined>;
+  for (const name in fields) {
+    const value = fields[name];
+    if (value !== undefined) addTrailer(res, name, value);
+  }
+}
+
+function addTrailer(res: Http2ServerResponse, name: string, value: string | string[]): void {
+  const lower = name.toLowerCase();
+  if (DROPPED_TRAILERS.has(lower) || isPseudoHeader(lower)) return;
+  try {
+    res.addTrailers({ [lower]: value });
+  } catch {
+    // Invalid in a field (Node checks names and values): not forwarded.
+  }
 }
 
 /**

@@ -1,12 +1,19 @@
 /**
  * @module The HTTP/2 side of a listener: a `node:http2` server that never listens itself. The TLS front
  * (ALPN `h2`) and the h2c front (prior knowledge) hand it connections; its requests enter the same request
- * path as HTTP/1's through the compat classes of h2-compat.ts.
+ * path as HTTP/1's through the compat classes of h2-compat.ts, after the checks HTTP/1 requests get in
+ * http1-checks.ts that apply to HTTP/2 too (h2-compat.ts `checkH2Request`).
  */
+import { randomUUID } from 'node:crypto';
 import { createServer, type Http2Server, type Http2Session } from 'node:http2';
 import type { ListenerConfig } from '../config/schema.ts';
-import { H2Request, H2Response } from './h2-compat.ts';
+import { type LocalReply, localReply } from '../errors.ts';
+import { ExchangeLog } from './access-log.ts';
+import { unmapAddress } from './forwarded.ts';
+import { checkH2Request, H2Request, H2Response } from './h2-compat.ts';
+import { MAX_HEADER_FIELDS } from './http1-checks.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
+import { sendLocalReply } from './local-reply.ts';
 import { type EdgeRules, serveRequest } from './redirect.ts';
 
 export interface H2Side {
@@ -15,11 +22,13 @@ export interface H2Side {
   readonly sessions: Set<Http2Session>;
 }
 
+type Owner = { readonly generation: ListenerGeneration & { readonly edge?: EdgeRules | undefined } };
+
+/** `:method`, `:scheme`, `:authority`, `:path`: a header block holds these besides the fields. */
+const PSEUDO_HEADERS = 4;
+
 /** `owner.generation` is read per request, so a reload is seen by open sessions' next streams. */
-export function createH2Side(
-  config: ListenerConfig,
-  owner: { readonly generation: ListenerGeneration & { readonly edge?: EdgeRules | undefined } },
-): H2Side {
+export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
   const limits = config.limits;
   const sessions = new Set<Http2Session>();
   const server = createServer(
@@ -27,10 +36,26 @@ export function createH2Side(
       Http2ServerRequest: H2Request,
       Http2ServerResponse: H2Response,
       maxHeaderListSize: limits.maxHeaderSize,
+      // As many fields as HTTP/1 allows (Node's default is 128, and browsers send each cookie as its own
+      // field, RFC 9113 §8.2.3); past it the stream is reset (ENHANCE_YOUR_CALM).
+      maxHeaderListPairs: MAX_HEADER_FIELDS + PSEUDO_HEADERS,
       settings: { maxConcurrentStreams: 250, maxHeaderListSize: limits.maxHeaderSize },
     } as Parameters<typeof createServer>[0],
-    (req, res) => serveRequest(owner.generation, req as never, res as never, false),
+    (req, res) => serve(owner, req as H2Request, res as H2Response, CONTINUE_NONE),
   );
+  // `Expect: 100-continue`: the interim response is sent once the request is accepted, as over HTTP/1 (Node
+  // would send it at once). Node hands only the exact lowercase value to 'checkContinue'; the expectation is
+  // case-insensitive (RFC 9110 §10.1.1), anything else cannot be met (417).
+  server.on('checkContinue', (req, res) => serve(owner, req as H2Request, res as H2Response, CONTINUE_EXPECTED));
+  server.on('checkExpectation', (req, res) => {
+    const expect = String(req.headers.expect).toLowerCase();
+    serve(owner, req as H2Request, res as H2Response, expect === '100-continue' ? CONTINUE_EXPECTED : CONTINUE_UNMET);
+  });
+  // CONNECT (RFC 9113 §8.5) is refused as over HTTP/1; Node would answer a bare 405. Extended CONNECT
+  // (RFC 8441) is not offered, so nghttp2 resets a request with `:protocol` before it gets here.
+  server.on('connect', (req, res) => {
+    refuse(owner.generation, req as H2Request, res as H2Response, CONNECT_REFUSED);
+  });
   server.on('session', (session: Http2Session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -43,7 +68,53 @@ export function createH2Side(
   return { server, sessions };
 }
 
-/** Sends GOAWAY to every session: streams in flight finish, no new ones start. */
+/** What `Expect` asked of a request: nothing, `100-continue`, or an expectation that cannot be met. */
+type ContinueMode = 0 | 1 | 2;
+const CONTINUE_NONE = 0;
+const CONTINUE_EXPECTED = 1;
+const CONTINUE_UNMET = 2;
+
+const CONNECT_REFUSED = localReply('GW_METHOD_NOT_ALLOWED', 'method_refused:CONNECT');
+const EXPECTATION_FAILED = localReply('GW_EXPECTATION_FAILED', 'unsupported_expectation');
+
+/** Every HTTP/2 request enters here: the checks HTTP/1 gets from its listener, then the shared request path. */
+function serve(owner: Owner, req: H2Request, res: H2Response, expect: ContinueMode): void {
+  const lg = owner.generation;
+  const refusal = checkH2Request(req) ?? (expect === CONTINUE_UNMET ? EXPECTATION_FAILED : undefined);
+  if (refusal !== undefined) {
+    refuse(lg, req, res, refusal);
+    return;
+  }
+  serveRequest(lg, req as never, res as never, expect === CONTINUE_EXPECTED);
+}
+
+/** A local reply to a request refused before it reached the proxy; the session stays open. */
+function refuse(lg: ListenerGeneration, req: H2Request, res: H2Response, reply: LocalReply): void {
+  const settings = lg.runtime.settings;
+  const socket = req.socket;
+  // A CONNECT request has no `:path`; its target is the authority (as in HTTP/1's authority-form).
+  const target = req.url ?? req.authority ?? '';
+  const log = new ExchangeLog(
+    lg.logger,
+    randomUUID(),
+    unmapAddress(socket.remoteAddress),
+    req.method,
+    target,
+    socket.bytesRead,
+  );
+  log.status = reply.status;
+  log.code = reply.code;
+  log.details = reply.details;
+  res.once('close', () => log.write(res as never));
+  sendLocalReply(res as never, reply, log.id, settings.requestIdHeader, settings.replyHeaders);
+}
+
+/**
+ * Sends GOAWAY (NO_ERROR, the last stream processed) to every session: streams in flight finish, the session
+ * closes after its last one, and the client knows any stream it opened past that id was not processed and
+ * may be retried elsewhere (RFC 9113 §6.8). A two-phase GOAWAY (2^31-1 first) would gain nothing here:
+ * nghttp2 ignores new streams once any GOAWAY has been sent.
+ */
 export function drainH2(side: H2Side): void {
   for (const s of side.sessions) s.close();
 }
