@@ -19,6 +19,7 @@ import { Attempt, onPerTryTimeout } from './attempt.ts';
 import type { ServedResponse, Ticket } from './cache/cache.ts';
 import type { CaptureStream } from './cache/capture.ts';
 import { type GatewayExchange, RESPONSE_OVER_POLICY_LIMIT } from './gateway-step.ts';
+import { forwardTrailers } from './h2-compat.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { bodySink, compressorFor, sendServed } from './response-body.ts';
 import { filterResponseHeaders, flatToObject } from './response-headers.ts';
@@ -244,13 +245,18 @@ export class ProxyExchange {
     return false;
   }
 
-  onComplete(): void {
+  /** `trailers`: undici's, a flat list (HTTP/1.1 upstream, empty without trailers) or an object (HTTP/2). */
+  onComplete(trailers?: unknown): void {
     if (this.#held !== undefined) {
       this.#releaseHeld();
       return;
     }
     if (this.#sink !== undefined) this.#sink.end();
-    else this.res.end();
+    else {
+      // Trailers go on to HTTP/2 clients (gRPC's status is one); HTTP/1 clients get none.
+      if (this.req.httpVersionMajor === 2 && trailers != null) forwardTrailers(this.res as never, trailers);
+      this.res.end();
+    }
     this.#settle({ kind: 'response', status: this.log.status });
     if (!this.req.complete) discardRequestRest(this.req);
   }
@@ -262,8 +268,11 @@ export class ProxyExchange {
     const headers = flatToObject(flat);
     const capture = this.#cacheOnResponse(status, headers);
     if (capture === false) return false;
-    this.route.responseHeaders?.apply(headers);
-    return this.#writeShapedHead(status, headers, capture);
+    // The cache keeps `headers` as the upstream sent them; route rules and compression apply per client
+    // (on hits too), so they edit a copy when the response is being stored.
+    const out = capture === undefined ? headers : { ...headers };
+    this.route.responseHeaders?.apply(out);
+    return this.#writeShapedHead(status, out, capture);
   }
 
   /**
@@ -301,16 +310,13 @@ export class ProxyExchange {
     headers: Record<string, string | string[]>,
     capture: CaptureStream | undefined,
   ): boolean {
-    const compressor = compressorFor(
-      this.route.shaping?.compress,
-      this.acceptEncoding,
-      this.req.method!,
-      status,
-      headers,
-    );
+    const compress = this.route.shaping?.compress;
+    // `headers` is already this client's copy when the response is being stored (see #shapedHeaders).
+    const out = headers;
+    const compressor = compressorFor(compress, this.acceptEncoding, this.req.method!, status, out);
     this.log.status = status;
     try {
-      this.res.writeHead(status, headers);
+      this.res.writeHead(status, out);
     } catch (err) {
       capture?.destroy();
       this.attempt?.abort?.(err as Error);
@@ -352,9 +358,12 @@ export class ProxyExchange {
     const capture = this.#cacheOnResponse(status, headers);
     if (capture === false) return false;
     this.#gatewayCapture = capture;
-    this.route.responseHeaders?.apply(headers);
-    Object.assign(headers, ex.replyHeaders);
-    ex.response = { status, headers };
+    // As in #shapedHeaders: what is stored stays the upstream's; policies' reply headers (RateLimit, CORS)
+    // belong to this client alone.
+    const out = capture === undefined ? headers : { ...headers };
+    this.route.responseHeaders?.apply(out);
+    Object.assign(out, ex.replyHeaders);
+    ex.response = { status, headers: out };
     const chain = this.route.gateway!.chain;
     if (chain.needsResponseBody > 0) {
       this.#held = [];

@@ -71,10 +71,6 @@ export function handleRequest(
       return;
     }
   }
-  if (countHostHeaders(req.rawHeaders) > 1) {
-    refuse(req, res, log, settings, localReply('GW_BAD_REQUEST', 'duplicate_host'), true);
-    return;
-  }
   const target = normalizePath(req.url!);
   if (!target.ok) {
     refuse(req, res, log, settings, localReply('GW_BAD_PATH', `bad_path:${target.reason}`), true);
@@ -403,15 +399,6 @@ function answerOptionsHere(req: IncomingMessage, res: ServerResponse, id: string
 }
 
 /** Duplicate Host headers are ambiguous (RFC 9112 §3.2: respond 400). Node keeps only the first. */
-function countHostHeaders(raw: string[]): number {
-  let n = 0;
-  for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!;
-    if (name.length === 4 && name.toLowerCase() === 'host') n++;
-  }
-  return n;
-}
-
 function onRequestError(this: IncomingMessage): void {
   // The client connection failed mid-upload; the body stream's consumer (undici) sees the abort.
   this.unpipe();

@@ -94,7 +94,7 @@ routes:
     match: { path: /rules/* }
     cache: true
     upstream: origin
-    headers: { response: { set: { x-rule: applied }, remove: [x-internal] } }
+    headers: { response: { set: { x-rule: applied }, add: { x-added: once }, remove: [x-internal] } }
   - { name: cached, match: { path: /* }, cache: true, upstream: origin }
 `);
   });
@@ -717,6 +717,7 @@ routes:
     for (const headers of [{}, {}, { 'cache-control': 'only-if-cached' }] as Record<string, string>[]) {
       const res = await send('/rules/hit', headers);
       assert.equal(res.headers['x-rule'], 'applied');
+      assert.equal(res.headers['x-added'], 'once', 'the stored entry holds the upstream headers, not the rules output');
       assert.equal(res.headers['x-internal'], undefined);
     }
     assert.equal(count('/rules/hit'), 1);
