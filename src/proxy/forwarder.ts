@@ -180,16 +180,22 @@ export class ProxyExchange {
     }
     if (this.route.shaping !== undefined) return this.#shapedHeaders(statusCode, headers);
     const res = this.res;
-    // Head, first chunk and end usually arrive in one tick: cork so they leave in one write.
-    res.cork();
-    process.nextTick(uncork, res);
+    const h2 = this.req.httpVersionMajor === 2;
+    // Head, first chunk and end usually arrive in one tick: cork so they leave in one write (HTTP/2 frames are
+    // batched by the session instead).
+    if (!h2) {
+      res.cork();
+      process.nextTick(uncork, res);
+    }
     try {
       if (this.route.responseHeaders) {
         const rewritten = this.route.responseHeaders.applyToFlat(headers);
         if (gateway !== undefined) Object.assign(rewritten, gateway.replyHeaders);
         res.writeHead(statusCode, rewritten);
       } else {
-        res.writeHead(statusCode, gateway === undefined ? headers : withReplyHeaders(headers, gateway.replyHeaders));
+        const list = gateway === undefined ? headers : withReplyHeaders(headers, gateway.replyHeaders);
+        // Node's HTTP/2 compat layer takes a flat list as a remove and an append per field; an object is one set.
+        res.writeHead(statusCode, h2 ? flatToObject(list) : list);
       }
     } catch (err) {
       // Headers Node refuses to write (invalid characters): the upstream's fault.
