@@ -55,6 +55,7 @@ policies:
     type: transform
     request: { body: { drop: [internal], set: { caller: "{{consumer.name}}" } } }
     response: { body: { wrap: data } }
+  shape-small: { type: transform, maxBodySize: 64B, response: { body: { wrap: data } } }
   check:
     type: validate
     body: { type: object, required: [name], properties: { name: { type: string }, qty: { type: integer, minimum: 1 } } }
@@ -65,6 +66,7 @@ routes:
   - { name: limited, match: { path: /limited/* }, policies: [key, limit], upstream: api }
   - { name: cors, match: { path: /cors/* }, policies: [cors, key], upstream: api }
   - { name: shaped, match: { path: /shaped/* }, policies: [key, shape], upstream: api }
+  - { name: shaped-small, match: { path: /shaped-small/* }, policies: [shape-small], upstream: api }
   - { name: checked, match: { path: /checked/* }, policies: [check], upstream: api }
 `,
       { env: { ACME_KEY: 'acme-secret-key-123456' } },
@@ -187,6 +189,12 @@ routes:
     const sent = JSON.parse(wrapped.data.body) as Record<string, unknown>;
     assert.deepEqual(sent, { item: 'book', caller: 'acme' });
     assert.equal(res.headers.get('content-length'), String(JSON.stringify(wrapped).length));
+  });
+
+  it('transform: a response body over the policy limit is a 502, never a cut or unshaped body', async () => {
+    const res = await fetch(`${p.url()}/shaped-small/a-path-long-enough-for-the-echo-to-pass-64-bytes`);
+    assert.equal(res.status, 502);
+    assert.equal(((await res.json()) as { code: string }).code, 'GW_UPSTREAM_BODY_TOO_LARGE');
   });
 
   it('validate: 400 listing every violation with its JSON pointer; valid bodies pass', async () => {
