@@ -161,9 +161,33 @@ const respondAction = z.strictObject({
   headers: z.record(headerName, z.string()).default({}),
 });
 
+/**
+ * Why `to` cannot be a redirect target, or undefined. Clients resolve Location against the request URL
+ * (RFC 9110 §10.2.2), so `example.com/x` would be read as a relative path: only an absolute URL with a
+ * scheme, a path starting with `/`, or a template starting with `{path}` (which is always `/…`) are taken.
+ */
+export function redirectTargetProblem(to: string): string | undefined {
+  if (to.startsWith('{path}')) return undefined;
+  if (to.startsWith('//')) return `must give the scheme, not a scheme-relative URL (did you mean "https:${to}"?)`;
+  if (to.startsWith('/')) return undefined;
+  // `host:8080/x` parses as scheme "host"; a port right after the colon says it is a host.
+  if (/^[a-z][a-z0-9+.-]*:/i.test(to) && !/^[^:]*:\d/.test(to)) {
+    if (/^https?:/i.test(to) && !/^https?:\/\/[^/?#{]/i.test(to)) return `"${to}" has no host after the scheme`;
+    return undefined;
+  }
+  return `must be an absolute URL with a scheme or a path starting with "/" (did you mean "https://${to}"?)`;
+}
+
 /** A redirect a route answers itself. `to` may use {path} and {query} (the request's, normalised). */
 const redirectAction = z.strictObject({
-  to: z.string().min(1).meta({ description: 'Target URL or path; {path} and {query} are replaced' }),
+  to: z
+    .string()
+    .min(1)
+    .superRefine((value, ctx) => {
+      const problem = redirectTargetProblem(value);
+      if (problem !== undefined) ctx.addIssue({ code: 'custom', message: problem });
+    })
+    .meta({ description: 'Absolute URL (https://…) or path (/…); {path} and {query} are replaced' }),
   status: z.union([z.literal(301), z.literal(302), z.literal(303), z.literal(307), z.literal(308)]).default(302),
 });
 

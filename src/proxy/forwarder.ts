@@ -28,7 +28,12 @@ import { forwardTrailers } from './h2-compat.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { filterResponseHeaders } from './response-headers.ts';
 import type { CompiledRoute, ProxyRuntime, UpstreamRuntime } from './types.ts';
-import { BadUpstreamResponseError, isStaleConnectionError, replyForUpstreamError } from './upstream-errors.ts';
+import {
+  BadUpstreamResponseError,
+  isStaleConnectionError,
+  replyForUpstreamError,
+  unavailableReply,
+} from './upstream-errors.ts';
 
 const kExchange = Symbol('portico.exchange');
 
@@ -126,10 +131,7 @@ export class ProxyExchange {
         this.fail(
           overloaded
             ? localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open')
-            : localReply(
-                'GW_UPSTREAM_UNAVAILABLE',
-                this.#tries === 0 ? 'no_available_target' : 'no_target_left_to_retry',
-              ),
+            : unavailableReply(pool, this.#tries === 0 ? 'no_available_target' : 'no_target_left_to_retry'),
         );
         return;
       }

@@ -13,6 +13,7 @@ import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import { ExchangeLog } from './access-log.ts';
 import type { LookupResult } from './cache/cache.ts';
 import { lookup, revalidateInBackground } from './cache-step.ts';
+import { sendFromCache } from './exchange-shaping.ts';
 import { addVia, clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
 import { ProxyExchange } from './forwarder.ts';
 import {
@@ -27,7 +28,6 @@ import type { ListenerGeneration } from './listener-generation.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
-import { sendServed } from './response-body.ts';
 import { answerWithAction } from './route-action.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxyRuntime, ProxySettingsRuntime } from './types.ts';
@@ -99,7 +99,8 @@ export function handleRequest(
 
   // Upstream headers: the client's, minus hop-by-hop (before ours are added, so none can be nominated away);
   // of TE only `trailers` goes on (RFC 9110 §7.6.1, §10.1.4).
-  stripHopByHop(headers, true);
+  // `TE: trailers` promises the trailers will not be discarded (RFC 9110 §10.1.4): only HTTP/2 clients get them.
+  stripHopByHop(headers, req.httpVersionMajor === 2);
   if (headers.expect !== undefined) delete headers.expect;
   setForwardingHeaders(headers, headers, { peer, peerTrusted, proto: lg.proto, host });
   headers[settings.requestIdHeader] = id;
@@ -219,25 +220,10 @@ function afterLookup(s: ForwardStart, exchange: ProxyExchange, result: LookupRes
   switch (result.kind) {
     case 'hit':
     case 'stale': {
-      const settings = s.rt.settings;
-      const extra = {
-        [settings.requestIdHeader]: s.log.id,
-        ...settings.replyHeaders,
-        ...exchange.gateway?.replyHeaders,
-      };
-      s.log.status = result.response.status;
       s.log.details = result.kind === 'hit' ? 'cache_hit' : 'cache_stale';
-      s.route.responseHeaders?.apply(result.response.headers);
       s.res.once('close', () => s.log.write(s.res));
       if (s.expectContinue) s.res.writeContinue();
-      s.log.bytesOut = sendServed(
-        s.res,
-        result.response,
-        s.route.shaping?.compress,
-        exchange.acceptEncoding,
-        s.req.method!,
-        extra,
-      );
+      sendFromCache(exchange, result.response);
       if (result.kind === 'stale' && result.revalidation !== undefined) {
         revalidateInBackground(exchange.upstream, exchange.path, s.headers, result.revalidation);
       }

@@ -2,7 +2,7 @@
  * @module How an upstream failure before the response head becomes a local reply, and what the balancer is told.
  */
 import { type LocalReply, localReply } from '../errors.ts';
-import type { AttemptOutcome } from '../upstream/types.ts';
+import type { AttemptOutcome, Pool } from '../upstream/types.ts';
 
 /** Thrown into the request body stream when a chunked upload outgrows the route's limit. */
 export class BodyTooLargeError extends Error {
@@ -121,4 +121,14 @@ export function isStaleConnectionError(err: Error & { code?: string; socket?: { 
     default:
       return false;
   }
+}
+
+/**
+ * The 503 for a pool with no target to pick, with `Retry-After` (RFC 9110 §10.2.3) in whole seconds, at
+ * least 1, when outlier ejection says when a target may be back; without it when nobody knows.
+ */
+export function unavailableReply(pool: Pool, details: string): LocalReply {
+  const ms = pool.retryAfterMs();
+  if (ms === undefined) return localReply('GW_UPSTREAM_UNAVAILABLE', details);
+  return localReply('GW_UPSTREAM_UNAVAILABLE', details, { 'retry-after': String(Math.max(1, Math.ceil(ms / 1000))) });
 }

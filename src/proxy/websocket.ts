@@ -24,7 +24,7 @@ import { requestIdFrom } from './request-id.ts';
 import { filterResponseHeaders, flatToObject } from './response-headers.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxySettingsRuntime } from './types.ts';
-import { replyForUpstreamError } from './upstream-errors.ts';
+import { replyForUpstreamError, unavailableReply } from './upstream-errors.ts';
 import { checkClientHandshake, checkUpstreamSwitch } from './websocket-handshake.ts';
 import { endAndLinger, type WebSocketTunnels, writeSocketReply } from './websocket-tunnel.ts';
 
@@ -220,7 +220,7 @@ function dispatchUpgrade(
     const overloaded = pool.noTargetReason(NO_HINT) === 'overloaded';
     return overloaded
       ? localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open')
-      : localReply('GW_UPSTREAM_UNAVAILABLE', 'no_available_target');
+      : unavailableReply(pool, 'no_available_target');
   }
   if (!route.preserveHost) headers.host = upstream.hostHeader(picked);
   const idle = typeof ws === 'object' ? ws.idleTimeout : DEFAULT_WEBSOCKET_IDLE_MS;

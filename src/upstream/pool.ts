@@ -156,6 +156,19 @@ export function createPool(config: UpstreamConfig, deps: PoolDeps = {}): Upstrea
       return 'unavailable';
     },
 
+    retryAfterMs(): number | undefined {
+      // Only read on the 503 path. A target kept out by an active check (or draining) gives no date; an
+      // available one (excluded by a retry) means the pool is not down at all.
+      const at = now();
+      let soonest = Number.POSITIVE_INFINITY;
+      for (const t of targets) {
+        if (t.draining || !t.healthy) continue;
+        if (!t.isEjected()) return undefined;
+        soonest = Math.min(soonest, t.ejectedUntil - at);
+      }
+      return soonest === Number.POSITIVE_INFINITY ? undefined : soonest;
+    },
+
     checkNow(): void {
       checker?.checkNow();
     },

@@ -92,6 +92,11 @@ export interface Pool {
   begin(target: Target, retry?: boolean): (outcome: AttemptOutcome) => void;
   /** After `pick` returned undefined: which 503 to send. */
   noTargetReason(hint: PickHint): NoTargetReason;
+  /**
+   * After `pick` returned undefined: milliseconds until an ejected target may take traffic again, or undefined
+   * when that is unknown (a target is available but excluded, or the rest are down by active checks).
+   */
+  retryAfterMs(): number | undefined;
   readonly retry: RetryPolicy;
   /** Undefined unless `balance: consistent-hash`; says which request part the data path hashes. */
   readonly hashOn: HashOn | undefined;

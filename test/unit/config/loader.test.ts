@@ -155,3 +155,31 @@ test('a missing config file is a one-issue ConfigError', async () => {
     return true;
   });
 });
+
+test('redirect.to must be an absolute URL with a scheme or a path; a bare host gets a hint', () => {
+  const withTo = (to: string) =>
+    MINIMAL.replace('    upstream: origin\n', `    redirect: { to: "${to}", status: 301 }\n`);
+  for (const ok of ['https://new.example.com{path}{query}', '/elsewhere', '{path}/', 'mailto:a@example.com']) {
+    const config = loadConfigText(withTo(ok), 'p.yaml', { env: {} });
+    assert.equal(config.routes[0]!.redirect?.to, ok);
+  }
+  const [issue, ...rest] = issuesOf(() => loadConfigText(withTo('example.com/x'), 'conf/p.yaml', { env: {} }));
+  assert.equal(rest.length, 0);
+  assert.deepEqual(issue, {
+    file: 'conf/p.yaml',
+    line: 8,
+    column: 21,
+    path: 'routes[0].redirect.to',
+    message:
+      'must be an absolute URL with a scheme or a path starting with "/" (did you mean "https://example.com/x"?)',
+  });
+  for (const bad of ['example.com:8080/x', '//example.com/x', 'https:/x', 'x{path}']) {
+    const issues = issuesOf(() => loadConfigText(withTo(bad), 'p.yaml', { env: {} }));
+    assert.deepEqual(
+      issues.map((i) => i.path),
+      ['routes[0].redirect.to'],
+      bad,
+    );
+    assert.match(issues[0]!.message, /did you mean|no host/, bad);
+  }
+});
