@@ -1,10 +1,40 @@
 #!/usr/bin/env -S node --max-semi-space-size=4
 // The `portico` command's launcher. It is JavaScript for one reason: the compile cache must be on before the
 // first TypeScript file is loaded. With the cache warm, Node neither type-strips nor compiles Portico's modules
-// again at each start, and the type stripper (about 25 MiB resident) is never loaded into the server process.
+// again at each start, and the type stripper (about 28 MiB resident) is never loaded into the server process;
+// before a server starts on a cache that is not warm for these sources, bin/warm-compile-cache.mjs fills it
+// in a child process first.
 // `--max-semi-space-size=4` (also in the npm scripts): a small young generation keeps the heap from ballooning
 // under load, since a proxy allocates many short-lived objects (bench/RESULTS.md).
+import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import module from 'node:module';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
-module.enableCompileCache?.();
-await import('./portico.ts');
+const cache = module.enableCompileCache?.();
+const command = process.argv[2];
+if (cache?.directory && (command === 'start' || command === 'demo')) warmCompileCache(cache.directory);
+const { runCommand } = await import('../src/cli/run.ts');
+runCommand(process.argv.slice(2));
+
+/** Fills the compile cache in a child process unless a marker says it holds these exact sources already. */
+function warmCompileCache(directory) {
+  try {
+    const src = fileURLToPath(new URL('../src/', import.meta.url));
+    const hash = createHash('sha1').update(process.version);
+    for (const file of readdirSync(src, { recursive: true, encoding: 'utf8' }).sort()) {
+      if (!file.endsWith('.ts')) continue;
+      const st = statSync(join(src, file));
+      hash.update(`${file}\0${st.size}\0${st.mtimeMs}\0`);
+    }
+    const marker = join(directory, `portico-warm-${hash.digest('hex')}`);
+    if (existsSync(marker)) return;
+    const warm = fileURLToPath(new URL('./warm-compile-cache.mjs', import.meta.url));
+    const done = spawnSync(process.execPath, [warm], { stdio: 'ignore', timeout: 60_000 });
+    if (done.status === 0) writeFileSync(marker, '');
+  } catch {
+    // A cache that cannot be warmed only costs memory: start anyway.
+  }
+}

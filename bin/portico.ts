@@ -1,16 +1,5 @@
-/** The `portico` command (started by bin/portico.mjs, which turns the compile cache on first). */
+/** The `portico` command without the launcher (`node bin/portico.ts …`); bin/portico.mjs is the usual way in. */
 
-const { main } = await import('../src/cli/main.ts');
+const { runCommand } = await import('../src/cli/run.ts');
 
-main(process.argv.slice(2)).then(
-  (code) => {
-    process.exitCode = code;
-    // Listeners and timers are closed by then; exit promptly even if a stray handle lingers.
-    if (code !== 0 || process.argv[2] !== 'start') setImmediate(() => process.exit(code));
-    else setTimeout(() => process.exit(code), 100).unref();
-  },
-  (err: unknown) => {
-    process.stderr.write(`portico: unexpected error: ${(err as Error)?.stack ?? String(err)}\n`);
-    process.exit(70);
-  },
-);
+runCommand(process.argv.slice(2));
