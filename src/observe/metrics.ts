@@ -152,10 +152,25 @@ export class Metrics {
 
   /** Records one ended exchange (the per-request hook; `now` is `performance.now()`). */
   exchangeDone(ex: ExchangeRecord, res: ServerResponse, now: number): void {
+    const r = this.#count(ex, ex.status || res.statusCode, now);
+    if (r.cacheNeedle !== undefined) {
+      const c = cacheResult(res, r.cacheNeedle, r.cacheHeader);
+      if (c >= 0) r.cache[c]!++;
+    }
+  }
+
+  /**
+   * Records a WebSocket upgrade refused with a local reply written straight to the socket (there is no
+   * ServerResponse): counted like every other local reply, by route, code and status.
+   */
+  upgradeRefused(ex: ExchangeRecord, now: number): void {
+    this.#count(ex, ex.status, now);
+  }
+
+  #count(ex: ExchangeRecord, status: number, now: number): RouteStats {
     const name = ex.route ?? '';
     let r = this.#routes.get(name);
     if (r === undefined) r = this.#route(name);
-    const status = ex.status || res.statusCode;
     const code = ex.code;
     if (code === undefined) {
       r.statuses[status < MAX_STATUS ? status : 0]!++;
@@ -178,10 +193,7 @@ export class Metrics {
         up.retries += ex.retries;
       }
     }
-    if (r.cacheNeedle !== undefined) {
-      const c = cacheResult(res, r.cacheNeedle, r.cacheHeader);
-      if (c >= 0) r.cache[c]!++;
-    }
+    return r;
   }
 
   #route(name: string): RouteStats {

@@ -25,7 +25,7 @@ import {
 } from './gateway-step.ts';
 import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
-import { sendLocalReply } from './local-reply.ts';
+import { ALLOWED_METHODS, sendLocalReply } from './local-reply.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
 import { answerWithAction } from './route-action.ts';
@@ -64,7 +64,7 @@ export function handleRequest(
     return;
   }
   if (method === 'OPTIONS' && (req.url === '*' || headers['max-forwards'] !== undefined)) {
-    if (answerOptionsHere(req, res, id, settings.requestIdHeader)) {
+    if (answerOptionsHere(req, res, id, settings)) {
       log.status = 200;
       log.details = 'options_answered_locally';
       res.once('close', () => log.write(res));
@@ -365,7 +365,13 @@ function hashKeyFor(
  * RFC 9110 §9.3.7 and §7.6.2: `OPTIONS *` asks about the server itself, and `Max-Forwards: 0` means "do not
  * forward": both are answered here. A positive Max-Forwards is decremented on the way up.
  */
-function answerOptionsHere(req: IncomingMessage, res: ServerResponse, id: string, requestIdHeader: string): boolean {
+/** Answers `OPTIONS *` and `OPTIONS` with `Max-Forwards: 0` here, with the headers of every local reply. */
+function answerOptionsHere(
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: string,
+  settings: Pick<ProxySettingsRuntime, 'requestIdHeader' | 'replyHeaders'>,
+): boolean {
   const maxForwards = req.headers['max-forwards'];
   if (req.url !== '*') {
     const n = Number(maxForwards);
@@ -376,9 +382,10 @@ function answerOptionsHere(req: IncomingMessage, res: ServerResponse, id: string
     if (!(Number.isInteger(n) && n === 0)) return false;
   }
   res.writeHead(200, {
-    allow: 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS',
+    allow: ALLOWED_METHODS,
     'content-length': 0,
-    [requestIdHeader]: id,
+    [settings.requestIdHeader]: id,
+    ...settings.replyHeaders,
   });
   res.end();
   return true;

@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type LocalReply, localReply } from '../errors.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
+import { metricsOf } from '../observe/metrics.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import { addVia, clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
 import { GatewayExchange } from './gateway-step.ts';
@@ -47,12 +48,19 @@ export function proxyWebSocket(
   const id = requestIdFrom(headers[settings.requestIdHeader]);
   socket.on('error', destroyOnError);
   tunnels.track(socket);
-  const reply = startWebSocket(req, socket, head, lg, tunnels, id);
+  const at: Refusal = { route: undefined, startedAt: performance.now() };
+  const reply = startWebSocket(req, socket, head, lg, tunnels, id, at);
   if (reply === undefined) return;
-  refuseUpgrade(req, socket, lg, id, reply, undefined);
+  refuseUpgrade(req, socket, lg, id, reply, undefined, at);
 }
 
-/** Answers a refused upgrade with a problem reply and logs it. */
+/** What a refusal is counted under: the matched route (once known) and when the upgrade came in. */
+interface Refusal {
+  route: string | undefined;
+  readonly startedAt: number;
+}
+
+/** Answers a refused upgrade with a problem reply, logs it and counts it in the metrics. */
 function refuseUpgrade(
   req: IncomingMessage,
   socket: Duplex,
@@ -60,16 +68,19 @@ function refuseUpgrade(
   id: string,
   reply: LocalReply,
   extra: Readonly<Record<string, string>> | undefined,
+  at: Refusal,
 ): void {
   const settings = lg.runtime.settings;
   lg.logger.info({
     msg: 'websocket',
     requestId: id,
     path: req.url,
+    route: at.route,
     status: reply.status,
     code: reply.code,
     details: reply.details,
   });
+  countRefusal(lg, at.route, undefined, reply, at.startedAt);
   writeSocketReply(
     socket,
     reply,
@@ -87,6 +98,7 @@ function startWebSocket(
   lg: ListenerGeneration,
   tunnels: WebSocketTunnels,
   id: string,
+  at: Refusal,
 ): LocalReply | undefined {
   const rt = lg.runtime;
   const settings = rt.settings;
@@ -100,6 +112,7 @@ function startWebSocket(
   const match = rt.router.match('GET', host, target.path, headers);
   if (match === undefined) return localReply('GW_ROUTE_NOT_FOUND', 'no_route');
   const route = rt.routes[match.index]!;
+  at.route = route.name;
   const ws = route.config.websocket;
   if (ws === false) return localReply('GW_FORBIDDEN', 'websocket_disabled');
   const upstream = route.upstream;
@@ -123,7 +136,21 @@ function startWebSocket(
     (target.query === '' ? '' : `?${target.query}`);
 
   if (route.gateway !== undefined) {
-    runUpgradePolicies(req, socket, head, lg, tunnels, id, route, match.params, client, target.path, target.query, ws);
+    runUpgradePolicies(
+      req,
+      socket,
+      head,
+      lg,
+      tunnels,
+      id,
+      at,
+      route,
+      match.params,
+      client,
+      target.path,
+      target.query,
+      ws,
+    );
     return undefined;
   }
   return dispatchUpgrade(socket, head, lg, tunnels, id, route, client, path, ws, headers, undefined);
@@ -137,6 +164,7 @@ function runUpgradePolicies(
   lg: ListenerGeneration,
   tunnels: WebSocketTunnels,
   id: string,
+  at: Refusal,
   route: CompiledRoute,
   params: Readonly<Record<string, string>>,
   client: string,
@@ -164,7 +192,7 @@ function runUpgradePolicies(
   gw.identity.strip(ex.request);
   Promise.resolve(gw.chain.runRequest(ex)).then(
     (verdict) => {
-      if (verdict.kind === 'reply') return refuseUpgrade(req, socket, lg, id, verdict.reply, ex.replyHeaders);
+      if (verdict.kind === 'reply') return refuseUpgrade(req, socket, lg, id, verdict.reply, ex.replyHeaders, at);
       if (verdict.kind === 'respond') {
         return refuseUpgrade(
           req,
@@ -173,6 +201,7 @@ function runUpgradePolicies(
           id,
           localReply('GW_FORBIDDEN', 'policy_answered_upgrade'),
           ex.replyHeaders,
+          at,
         );
       }
       gw.identity.forward(ex);
@@ -192,9 +221,9 @@ function runUpgradePolicies(
         req.headers,
         ex.replyHeaders,
       );
-      if (refused !== undefined) refuseUpgrade(req, socket, lg, id, refused, ex.replyHeaders);
+      if (refused !== undefined) refuseUpgrade(req, socket, lg, id, refused, ex.replyHeaders, at);
     },
-    () => refuseUpgrade(req, socket, lg, id, localReply('GW_INTERNAL', 'policy_chain_failed'), undefined),
+    () => refuseUpgrade(req, socket, lg, id, localReply('GW_INTERNAL', 'policy_chain_failed'), undefined, at),
   );
 }
 
@@ -235,6 +264,29 @@ function dispatchUpgrade(
       handler,
     );
   return undefined;
+}
+
+/** Counts a refused upgrade in the request metrics, like the access log does for every other local reply. */
+function countRefusal(
+  lg: ListenerGeneration,
+  route: string | undefined,
+  target: string | undefined,
+  reply: LocalReply,
+  startedAt: number,
+): void {
+  metricsOf(lg.logger)?.upgradeRefused(
+    {
+      route,
+      status: reply.status,
+      code: reply.code,
+      details: reply.details,
+      target,
+      retries: 0,
+      startedAt,
+      clientAborted: false,
+    },
+    performance.now(),
+  );
 }
 
 function destroyOnError(this: Duplex): void {
@@ -393,6 +445,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
       code: reply.code,
       details: reply.details,
     });
+    countRefusal(this.#lg, this.#route.name, this.#target.key, reply, this.#startedAt);
     const extra =
       this.replyHeaders === undefined
         ? this.#settings.replyHeaders

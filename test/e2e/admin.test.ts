@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { startUpstream, type TestServer } from '../helpers/http.ts';
+import { rawExchange, startUpstream, statusOf, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 
 interface Reply {
@@ -214,6 +214,36 @@ describe('admin API', () => {
     const m = (await call(`${admin}/metrics`)).body;
     assert.equal(sample(m, 'portico_config_reloads_total{result="ok"}'), 1);
     assert.equal(sample(m, 'portico_config_reloads_total{result="invalid"}'), 1);
+  });
+
+  it('counts refused WebSocket upgrades like other local replies', async () => {
+    const series = {
+      // Refused before routing (the handshake is checked first): route="".
+      version: 'portico_http_requests_total{route="",status="426",code="GW_WEBSOCKET_VERSION_UNSUPPORTED"}',
+      versionCode: 'portico_http_local_replies_total{code="GW_WEBSOCKET_VERSION_UNSUPPORTED"}',
+      policy: 'portico_http_requests_total{route="keyed",status="401",code="GW_AUTH_MISSING"}',
+      policyCode: 'portico_http_local_replies_total{code="GW_AUTH_MISSING"}',
+    };
+    const read = async () => {
+      const body = (await call(`${admin}/metrics`)).body;
+      return Object.fromEntries(Object.entries(series).map(([k, v]) => [k, sample(body, v) ?? 0]));
+    };
+    const before = await read();
+    const upgrade = (path: string, version: string) =>
+      rawExchange(
+        p.port(),
+        `GET ${path} HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
+          `Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: ${version}\r\n\r\n`,
+      );
+    assert.equal(statusOf(await upgrade('/ws', '8')), 426);
+    assert.equal(statusOf(await upgrade('/keyed/ws', '13')), 401);
+    const after = await read();
+    assert.deepEqual(Object.fromEntries(Object.keys(series).map((k) => [k, after[k]! - before[k]!])), {
+      version: 1,
+      versionCode: 1,
+      policy: 1,
+      policyCode: 1,
+    });
   });
 
   it('reports draining on /healthz while shutting down (last: stops the process)', async () => {

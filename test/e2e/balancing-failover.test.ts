@@ -219,4 +219,50 @@ routes: [ { name: all, match: { path: /* }, upstream: app } ]
       'the in-flight request on the removed target did not finish',
     );
   });
+  it('a 503 with every target ejected or down carries Retry-After until the ejection ends', async (t) => {
+    const stage = new Stage(t);
+    const a = await stage.replica('a');
+    const b = await stage.replica('b');
+    // b answers 500 and is ejected for 5 minutes (the last available target never is, so a stays in);
+    // then a dies and its active checks take it out: no target is left, and only b's return has a date.
+    const p = await stage.portico(`
+listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
+upstreams:
+  - name: app
+    balance: round-robin
+    targets: [ { url: "${a.url}" }, { url: "${b.url}" } ]
+    health:
+      active: { path: /healthz, interval: 50ms, healthyThreshold: 1, unhealthyThreshold: 1 }
+      passive: { consecutiveFailures: 1, ejectFor: 5m, maxEjectFor: 5m }
+routes: [ { name: all, match: { path: /* }, upstream: app } ]
+`);
+    const url = `${p.url()}/work`;
+    b.mode = 500;
+    assert.ok(await until(async () => (await send(url)).status === 500), 'b was never tried');
+    await a.kill();
+    let res: Response | undefined;
+    assert.ok(
+      await until(async () => {
+        res = await fetch(url);
+        await res.arrayBuffer();
+        return res.status === 503;
+      }),
+      'no 503 once every target was out',
+    );
+    assert.equal(res!.headers.get('content-type'), 'application/problem+json');
+    const retryAfter = Number(res!.headers.get('retry-after'));
+    assert.ok(Number.isInteger(retryAfter) && retryAfter >= 1 && retryAfter <= 300, `retry-after ${retryAfter}`);
+
+    // Control: with b down by its checks too, nobody knows when a target is back: no Retry-After.
+    b.mode = 'ok';
+    await b.kill();
+    assert.ok(
+      await until(async () => {
+        res = await fetch(url);
+        await res.arrayBuffer();
+        return res.status === 503 && !res.headers.has('retry-after');
+      }),
+      'Retry-After stayed with no ejected target that could come back',
+    );
+  });
 });

@@ -80,6 +80,7 @@ routes:
   - { name: preserve, match: { path: /keep/* }, preserveHost: true, upstream: users }
   - { name: plain, match: { path: /p/* }, rewrite: { stripPrefix: /p }, upstream: plain }
   - { name: all, match: { path: /* }, upstream: users }
+proxy: { serverHeader: portico }
 `);
   });
 
@@ -217,7 +218,7 @@ routes: [ { name: only, match: { path: /only }, upstream: users } ]
   it('drops the upstream Server and X-Powered-By headers', async () => {
     const res = await fetch(`${p.url()}/p/plain`);
     assert.equal(await res.text(), 'plain');
-    assert.equal(res.headers.get('server'), null);
+    assert.equal(res.headers.get('server'), 'portico', 'the configured Server, not the upstream one');
     assert.equal(res.headers.get('x-powered-by'), null);
   });
 
@@ -288,11 +289,16 @@ routes: [ { name: only, match: { path: /only }, upstream: users } ]
     const star = await rawExchange(p.port(), 'OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.equal(statusOf(star), 200);
     assert.match(star, /allow: GET/i);
+    // Like every local reply: the configured Server header and the request id.
+    assert.match(star, /\r\nserver: portico\r\n/i);
+    assert.match(star, /\r\nx-request-id: [^\r]+\r\n/i);
     const zero = await rawExchange(
       p.port(),
       'OPTIONS /x HTTP/1.1\r\nHost: x\r\nMax-Forwards: 0\r\nConnection: close\r\n\r\n',
     );
     assert.equal(statusOf(zero), 200);
+    assert.match(zero, /\r\nserver: portico\r\n/i);
+    assert.match(zero, /\r\nx-request-id: [^\r]+\r\n/i);
     assert.equal(users.seen.filter((r) => r.method === 'OPTIONS' && r.url === '/x').length, 0);
     const two = await rawExchange(
       p.port(),
