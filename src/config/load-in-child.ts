@@ -18,6 +18,8 @@ export type LoadAnswer =
   | { readonly ok: false; readonly error: { readonly message: string; readonly code?: string } };
 
 const LAUNCHER = new URL('../../bin/portico.mjs', import.meta.url).pathname;
+/** Loading and checking a config takes well under a second; this only bounds a loader that hangs. */
+const LOADER_TIMEOUT_MS = 20_000;
 
 export function loadConfigInChild(path: string): Promise<Config> {
   return new Promise((resolve, reject) => {
@@ -32,7 +34,16 @@ export function loadConfigInChild(path: string): Promise<Config> {
       err += c;
     });
     child.once('error', reject);
-    child.once('close', (code) => {
+    // A loader that never answers must not hold a start or a reload forever.
+    const timer = setTimeout(() => child.kill('SIGKILL'), LOADER_TIMEOUT_MS);
+    child.once('close', (code, signal) => {
+      clearTimeout(timer);
+      if (signal === 'SIGKILL') {
+        reject(
+          new Error(`config loader gave no answer within ${LOADER_TIMEOUT_MS / 1000} s: ${err.trim() || 'no output'}`),
+        );
+        return;
+      }
       let answer: LoadAnswer;
       try {
         answer = JSON.parse(Buffer.concat(out).toString('utf8')) as LoadAnswer;
