@@ -38,20 +38,12 @@ export async function runStart(options: StartOptions): Promise<number> {
     flushLogger(log);
     return 1;
   }
-  log.info({
-    msg: 'started',
-    config: options.config,
-    listeners: runtime.ports(),
-    admin: runtime.adminAddress(),
-    pid: process.pid,
-  });
-  flushLogger(log);
-
+  // Signal handlers go in before 'started' is announced: whoever reads that line may signal at once, and a
+  // SIGHUP that came before its handler would end the process (the default action) instead of reloading.
   process.on('SIGHUP', () => {
     reloadFromSource().catch(() => {});
   });
-
-  return new Promise<number>((resolve) => {
+  const stopped = new Promise<number>((resolve) => {
     const stop = (signal: string): void => {
       log.info({ msg: 'shutting down', signal });
       runtime.shutdown().then(
@@ -70,6 +62,15 @@ export async function runStart(options: StartOptions): Promise<number> {
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+  log.info({
+    msg: 'started',
+    config: options.config,
+    listeners: runtime.ports(),
+    admin: runtime.adminAddress(),
+    pid: process.pid,
+  });
+  flushLogger(log);
+  return stopped;
 }
 
 /** Loads the config file and swaps it in; logs and counts the result, and rethrows a failure. */
