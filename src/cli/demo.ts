@@ -46,8 +46,8 @@ export async function runDemo(options: { logLevel: LogLevel }): Promise<number> 
     .setIssuedAt()
     .setExpirationTime('1h')
     .sign(new TextEncoder().encode(env.DEMO_JWT_SECRET ?? DEFAULT_SECRET));
-  process.stdout.write(demoText(base, admin, key, token));
-  return new Promise<number>((resolve) => {
+  // Handlers first: whoever reads the text below may stop the demo at once (see start.ts).
+  const stopped = new Promise<number>((resolve) => {
     const stop = (): void => {
       runtime.shutdown().then(() => {
         for (const b of backends) b.server.close();
@@ -58,6 +58,8 @@ export async function runDemo(options: { logLevel: LogLevel }): Promise<number> 
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  process.stdout.write(demoText(base, admin, key, token));
+  return stopped;
 }
 
 function demoText(base: string, admin: string, key: string, token: string): string {
