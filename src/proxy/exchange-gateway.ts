@@ -9,10 +9,9 @@
 import { localReply } from '../errors.ts';
 import type { Verdict } from '../gateway/types.ts';
 import type { CaptureStream } from './cache/capture.ts';
-import { cacheOnResponse, writeShapedHead } from './exchange-shaping.ts';
+import { clientHead, writeShapedHead } from './exchange-shaping.ts';
 import type { ProxyExchange } from './forwarder.ts';
 import { RESPONSE_OVER_POLICY_LIMIT } from './gateway-step.ts';
-import { flatToObject } from './response-headers.ts';
 
 /** Response chunks held back for policies that read the response body; made only on routes that have them. */
 export interface HeldBody {
@@ -23,13 +22,10 @@ export interface HeldBody {
 /** Headers of a route with policies: run the response phase now, or hold the body for policies that read it. */
 export function gatewayHeaders(ex: ProxyExchange, status: number, flat: string[]): boolean {
   const gw = ex.gateway!;
-  const headers = flatToObject(flat);
-  const capture = cacheOnResponse(ex, status, headers);
-  if (capture === false) return false;
-  // As in shapedHeaders (exchange-shaping.ts): what is stored stays the upstream's; policies' reply headers
-  // (RateLimit, CORS) belong to this client alone.
-  const out = capture === undefined ? headers : { ...headers };
-  ex.route.responseHeaders?.apply(out);
+  const head = clientHead(ex, status, flat);
+  if (head === false) return false;
+  const { headers: out, capture } = head;
+  // Policies' reply headers (RateLimit, CORS) belong to this client alone, never to what the cache stores.
   Object.assign(out, gw.replyHeaders);
   gw.response = { status, headers: out };
   const chain = ex.route.gateway!.chain;

@@ -18,21 +18,34 @@ const kExchange = Symbol('portico.exchange');
 
 /** Headers of a route that caches or compresses: end the cache ticket, choose compression, start the body. */
 export function shapedHeaders(ex: ProxyExchange, status: number, flat: string[]): boolean {
+  const head = clientHead(ex, status, flat);
+  return head !== false && writeShapedHead(ex, status, head.headers, head.capture);
+}
+
+/**
+ * The upstream's head as this client gets it: given to the cache first (false when the cache answered
+ * instead), then the route's response rules. The cache keeps the headers as the upstream sent them; rules,
+ * compression and policies' reply headers apply per client (on hits too), so they edit a copy when the
+ * response is being stored.
+ */
+export function clientHead(
+  ex: ProxyExchange,
+  status: number,
+  flat: string[],
+): { headers: Record<string, string | string[]>; capture: CaptureStream | undefined } | false {
   const headers = flatToObject(flat);
   const capture = cacheOnResponse(ex, status, headers);
   if (capture === false) return false;
-  // The cache keeps `headers` as the upstream sent them; route rules and compression apply per client
-  // (on hits too), so they edit a copy when the response is being stored.
   const out = capture === undefined ? headers : { ...headers };
   ex.route.responseHeaders?.apply(out);
-  return writeShapedHead(ex, status, out, capture);
+  return { headers: out, capture };
 }
 
 /**
  * Gives the cache the upstream's answer. Returns the capture stream to pipe the body through (or
  * undefined), or false when the cache answered instead (304-refreshed entry, stale-if-error).
  */
-export function cacheOnResponse(
+function cacheOnResponse(
   ex: ProxyExchange,
   status: number,
   headers: Record<string, string | string[]>,

@@ -10,6 +10,7 @@
 import { type IncomingHttpHeaders, METHODS } from 'node:http';
 import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
 import { type LocalReply, localReply } from '../errors.ts';
+import { HOP_BY_HOP_HEADERS } from '../lib/hop-by-hop.ts';
 import { isValidHost } from './normalize-path.ts';
 
 const COLON = 0x3a;
@@ -135,18 +136,11 @@ function withoutDefaultPort(authority: string, defaultPort: string): string {
   return port === '' || port === defaultPort ? authority.slice(0, colon) : authority;
 }
 
-/** Trailer fields never passed on: framing, routing and connection-specific ones (RFC 9110 §6.5.1, RFC 9113 §8.2.2). */
-const DROPPED_TRAILERS: ReadonlySet<string> = new Set([
-  'connection',
-  'content-length',
-  'host',
-  'keep-alive',
-  'proxy-connection',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-]);
+/**
+ * Trailer fields never passed on: the hop-by-hop ones plus framing and routing fields (RFC 9110 §6.5.1,
+ * RFC 9113 §8.2.2).
+ */
+const DROPPED_TRAILERS: ReadonlySet<string> = new Set([...HOP_BY_HOP_HEADERS, 'content-length', 'host']);
 
 /**
  * Passes an upstream's trailer section on to an HTTP/2 client, as the trailing HEADERS frame Node sends when
