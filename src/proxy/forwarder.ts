@@ -26,6 +26,7 @@ import { onSinkDrain, sendFromCache, shapedHeaders } from './exchange-shaping.ts
 import type { GatewayExchange } from './gateway-step.ts';
 import { forwardTrailers } from './h2-compat.ts';
 import { sendLocalReply } from './local-reply.ts';
+import type { StreamedBody } from './request-body.ts';
 import { filterResponseHeaders } from './response-headers.ts';
 import type { CompiledRoute, ProxyRuntime, UpstreamRuntime } from './types.ts';
 import {
@@ -53,7 +54,7 @@ export class ProxyExchange {
   /** The Host (or absolute-form authority) the cache keys by: the client's, before the upstream's replaced it. */
   cacheHost = '';
   /** A stream (sent once, never retried), a buffer a policy read (replayable), or none. */
-  readonly body: NodeJS.ReadableStream | Buffer | null;
+  readonly body: StreamedBody | Buffer | null;
   /** The policies' view of this exchange, on routes with policies. */
   readonly gateway: GatewayExchange | undefined;
   /** The cache's ticket for this request (a miss or a revalidation); ended with the upstream's answer. */
@@ -91,7 +92,7 @@ export class ProxyExchange {
     log: ExchangeLog,
     headers: IncomingHttpHeaders,
     path: string,
-    body: NodeJS.ReadableStream | Buffer | null,
+    body: StreamedBody | Buffer | null,
     hashKey: string | undefined,
     gateway: GatewayExchange | undefined,
   ) {

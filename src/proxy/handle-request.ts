@@ -5,7 +5,6 @@
  * (hop-by-hop removed, forwarding headers set, route header rules) → forwarder. Each refusal is a local reply.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { Transform, type TransformCallback } from 'node:stream';
 import { type LocalReply, localReply } from '../errors.ts';
 import type { Verdict } from '../gateway/types.ts';
 import { readCookie } from '../lib/cookie.ts';
@@ -27,11 +26,11 @@ import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { ALLOWED_METHODS, sendLocalReply } from './local-reply.ts';
 import { normalizePath } from './normalize-path.ts';
+import { connectBody, LimitedBody, RelayedBody, type StreamedBody } from './request-body.ts';
 import { requestIdFrom } from './request-id.ts';
 import { answerWithAction } from './route-action.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxyRuntime, ProxySettingsRuntime } from './types.ts';
-import { BodyTooLargeError } from './upstream-errors.ts';
 
 /**
  * Handles one request on an HTTP listener. `expectContinue` is true when the client sent
@@ -179,14 +178,14 @@ function forward(
   }
   const path =
     (route.rewrite === undefined ? normalizedPath : route.rewrite(normalizedPath)) + (query === '' ? '' : `?${query}`);
-  let body: NodeJS.ReadableStream | Buffer | null = null;
+  let body: StreamedBody | Buffer | null = null;
   if (buffered !== null) {
     // The body may have been rewritten: undici frames it anew.
     delete s.headers['content-length'];
     delete s.headers['transfer-encoding'];
     body = buffered;
   } else if (s.hasBody) {
-    body = new LimitedBody(route.maxBodySize);
+    body = route.upstream!.mayUseHttp2 ? new LimitedBody(route.maxBodySize) : new RelayedBody(s.req, route.maxBodySize);
   }
   const hashKey = hashKeyFor(route, s.client, normalizedPath, s.headers);
   const exchange = new ProxyExchange(s.req, s.res, s.rt, route, s.log, s.headers, path, body, hashKey, gateway);
@@ -247,11 +246,7 @@ function afterLookup(s: ForwardStart, exchange: ProxyExchange, result: LookupRes
 }
 
 function send(s: ForwardStart, exchange: ProxyExchange, body: ProxyExchange['body']): void {
-  if (body instanceof LimitedBody) {
-    body.exchange = exchange;
-    s.req.on('error', onRequestError);
-    s.req.pipe(body);
-  }
+  if (body !== null && !Buffer.isBuffer(body)) connectBody(s.req, body, exchange);
   if (s.expectContinue) s.res.writeContinue();
   exchange.start();
 }
@@ -389,38 +384,6 @@ function answerOptionsHere(
   });
   res.end();
   return true;
-}
-
-/** Duplicate Host headers are ambiguous (RFC 9112 §3.2: respond 400). Node keeps only the first. */
-function onRequestError(this: IncomingMessage): void {
-  // The client connection failed mid-upload; the body stream's consumer (undici) sees the abort.
-  this.unpipe();
-}
-
-/**
- * The request body as sent upstream: counts bytes against the route's limit (chunked uploads have no
- * Content-Length to check up front) and stands between the client request and undici, so an upstream
- * failure destroys this stream and not the client's socket (which still needs its local reply).
- */
-class LimitedBody extends Transform {
-  readonly #limit: number;
-  #seen = 0;
-  exchange: ProxyExchange | undefined = undefined;
-
-  constructor(limit: number) {
-    super();
-    this.#limit = limit;
-  }
-
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.#seen += chunk.length;
-    if (this.#seen > this.#limit) {
-      if (this.exchange) this.exchange.bodyTooLarge = true;
-      done(new BodyTooLargeError('request body over limit'));
-      return;
-    }
-    done(null, chunk);
-  }
 }
 
 export { sendLocalReply };

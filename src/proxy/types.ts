@@ -32,6 +32,8 @@ export interface UpstreamRuntime {
   dispatcher(target: Target): Dispatcher;
   /** The Host header for `target` (`host:port`, port omitted when default). */
   hostHeader(target: Target): string;
+  /** `http2: true`: undici may speak HTTP/2 to the targets, where a request body must be a real stream. */
+  readonly mayUseHttp2: boolean;
 }
 
 export interface CompiledRoute {

@@ -8,6 +8,7 @@
 import { Pool } from '../lib/undici-pool.ts';
 import type { UpstreamTls } from './tls/upstream-tls.ts';
 import { acceptUnsolicitedContinue } from './undici-continue.ts';
+import { resetUnfinishedRequestsOnAbort } from './undici-h2-abort.ts';
 
 export interface ClientSettings {
   readonly connectTimeout: number;
@@ -36,6 +37,7 @@ export class UpstreamClients {
     let entry = this.#entries.get(key);
     if (entry === undefined) {
       acceptUnsolicitedContinue();
+      if (settings.http2 === true) resetUnfinishedRequestsOnAbort();
       const pool = new Pool(origin, {
         connections: settings.connections,
         pipelining: 1,

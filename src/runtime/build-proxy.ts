@@ -117,6 +117,7 @@ function createUpstreamRuntime(
   return {
     name: config.name,
     pool,
+    mayUseHttp2: config.http2,
     dispatcher(target: Target): Dispatcher {
       let d = dispatchers.get(target);
       if (d === undefined) {

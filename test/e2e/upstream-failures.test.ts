@@ -38,10 +38,16 @@ describe('upstream failures', () => {
   let p: PorticoProcess;
   let upstreamAborted: Promise<void>;
   let markAborted: () => void;
+  /** What the upstream saw of an upload whose client went away: bytes received and whether it ended. */
+  let uploadSeen: Promise<{ bytes: number; complete: boolean }>;
+  let markUploadSeen: (seen: { bytes: number; complete: boolean }) => void;
 
   before(async () => {
     upstreamAborted = new Promise((resolve) => {
       markAborted = resolve;
+    });
+    uploadSeen = new Promise((resolve) => {
+      markUploadSeen = resolve;
     });
     flaky = await startUpstream((req, res) => {
       if (req.url === '/slow') {
@@ -64,6 +70,14 @@ describe('upstream failures', () => {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.write('started');
         res.on('close', () => markAborted());
+        return;
+      }
+      if (req.url === '/upload') {
+        let bytes = 0;
+        req.on('data', (chunk: Buffer) => {
+          bytes += chunk.length;
+        });
+        req.on('close', () => markUploadSeen({ bytes, complete: req.complete }));
         return;
       }
       if (req.url === '/stall-body') {
@@ -178,6 +192,19 @@ routes:
     req.destroy();
     await upstreamAborted;
     const line = await p.waitFor((l) => l.msg === 'request' && l.path === '/hang-for-client');
+    assert.equal(line.aborted, true);
+  });
+
+  it('a client that goes away mid-upload aborts the upstream request: the upstream never sees a complete body', async () => {
+    const req = request(`${p.url()}/upload`, { method: 'POST', headers: { 'content-length': String(1024 * 1024) } });
+    req.on('error', () => {});
+    req.write(Buffer.alloc(64 * 1024, 'a'));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    req.destroy();
+    const seen = await uploadSeen;
+    assert.equal(seen.complete, false);
+    assert.ok(seen.bytes < 1024 * 1024, `upstream got ${seen.bytes} bytes`);
+    const line = await p.waitFor((l) => l.msg === 'request' && l.path === '/upload');
     assert.equal(line.aborted, true);
   });
 
