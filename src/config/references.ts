@@ -143,24 +143,29 @@ export function checkReferences(config: unknown): ReferenceIssue[] {
       });
     }
     if (protocol === 'tcp' || protocol === 'tls') {
-      if (upstream === undefined) {
+      // A tls listener's SNI routes name pools too; with routes, its own upstream (the default) is optional.
+      const pools: Array<[string, ConfigPath]> = entries(l.sni).flatMap(([j, r]) => {
+        const name = str(r.upstream);
+        return name === undefined ? [] : [[name, ['listeners', i, 'sni', j, 'upstream']] as [string, ConfigPath]];
+      });
+      if (upstream !== undefined) pools.unshift([upstream, ['listeners', i, 'upstream']]);
+      if (upstream === undefined && (protocol === 'tcp' || pools.length === 0)) {
         issues.push({
           path: ['listeners', i],
           message: `a ${protocol} listener needs an upstream (the pool its connections go to)`,
         });
         continue;
       }
-      const target = upstreamByName.get(upstream);
-      if (target === undefined) {
-        issues.push({
-          path: ['listeners', i, 'upstream'],
-          message: `unknown upstream "${upstream}"${didYouMean(upstream, upstreamNames)}`,
-        });
-      } else if (targetKind(target) === 'url' || targetKind(target) === 'mixed') {
-        issues.push({
-          path: ['listeners', i, 'upstream'],
-          message: `upstream "${upstream}" must have address targets (host:port) for a ${protocol} listener`,
-        });
+      for (const [name, path] of pools) {
+        const target = upstreamByName.get(name);
+        if (target === undefined) {
+          issues.push({ path, message: `unknown upstream "${name}"${didYouMean(name, upstreamNames)}` });
+        } else if (targetKind(target) === 'url' || targetKind(target) === 'mixed') {
+          issues.push({
+            path,
+            message: `upstream "${name}" must have address targets (host:port) for a ${protocol} listener`,
+          });
+        }
       }
     } else if ((protocol === 'http' || protocol === 'https') && upstream !== undefined) {
       issues.push({

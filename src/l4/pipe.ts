@@ -12,7 +12,7 @@
 import type { OnReadOpts, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { AttemptOutcome } from '../upstream/types.ts';
-import { looksLikeProxyHeader } from './proxy-protocol.ts';
+import { proxyHeaderStart } from './proxy-protocol.ts';
 import { copyShared, releaseBig, SHARED, takeBig } from './read-buffers.ts';
 import type { L4Log } from './types.ts';
 
@@ -56,6 +56,8 @@ export class Bridge {
   /** Target reading is stopped until the client's pending write completes. */
   #waiting = false;
   #checkProxyHeader = false;
+  /** The client's first bytes, held while they may still begin a PROXY header (at most 4). */
+  #held: Buffer | undefined;
   #outcome: AttemptOutcome = L4_CLOSED;
   #open = 2;
   readonly #afterClientWrite = (): void => {
@@ -90,7 +92,12 @@ export class Bridge {
       if (!client.readableEnded) client.destroy();
       this.#closed();
     });
-    client.on('end', () => upstream.end());
+    client.on('end', () => {
+      // A short first write followed by FIN is not a header: pass it on.
+      if (this.#held !== undefined) upstream.write(this.#held);
+      this.#held = undefined;
+      upstream.end();
+    });
     upstream.on('end', () => client.end());
     client.on('data', (chunk: Buffer) => this.#fromClient(chunk));
     upstream.on('drain', () => client.resume());
@@ -109,16 +116,25 @@ export class Bridge {
   }
 
   #fromClient(chunk: Buffer): void {
-    if (this.#checkProxyHeader) {
-      this.#checkProxyHeader = false;
-      if (looksLikeProxyHeader(chunk)) {
-        this.#log.warn(this.#describe(), 'l4 PROXY header from an untrusted peer');
-        this.#client.destroy();
-        this.#upstream?.destroy();
-        return;
-      }
+    const data = this.#checkProxyHeader ? this.#screen(chunk) : chunk;
+    if (data !== undefined && this.#upstream?.write(data) === false) this.#client.pause();
+  }
+
+  /** Untrusted peer's first bytes: undefined while undecided or refused, else the bytes to forward. */
+  #screen(chunk: Buffer): Buffer | undefined {
+    const head = this.#held === undefined ? chunk : Buffer.concat([this.#held, chunk]);
+    const verdict = proxyHeaderStart(head);
+    if (verdict === 'maybe') {
+      this.#held = head;
+      return undefined;
     }
-    if (this.#upstream?.write(chunk) === false) this.#client.pause();
+    this.#checkProxyHeader = false;
+    this.#held = undefined;
+    if (verdict === 'no') return head;
+    this.#log.warn(this.#describe(), 'l4 PROXY header from an untrusted peer');
+    this.#client.destroy();
+    this.#upstream?.destroy();
+    return undefined;
   }
 
   /** net's onread callback: returning false stops reading the target. */

@@ -53,6 +53,16 @@ export function looksLikeProxyHeader(buf: Buffer): boolean {
   return prefixMatches(buf, V1_PREFIX) || prefixMatches(buf, V2_SIGNATURE);
 }
 
+/**
+ * The verdict on a connection's first bytes from an untrusted peer: `yes` (a PROXY header), `no`, or
+ * `maybe` when fewer than 5 bytes have come and they begin like one, so more must be read to decide
+ * (a forged header split into small packets must not slip through).
+ */
+export function proxyHeaderStart(buf: Buffer): 'yes' | 'no' | 'maybe' {
+  if (buf.length >= 5) return looksLikeProxyHeader(buf) ? 'yes' : 'no';
+  return prefixMatches(buf, V1_PREFIX) || prefixMatches(buf, V2_SIGNATURE) ? 'maybe' : 'no';
+}
+
 /** Parses a v1 or v2 header at the start of `buf`. */
 export function parseProxyHeader(buf: Buffer): ProxyParseResult {
   if (buf.length === 0) return NEED_MORE;
