@@ -29,12 +29,17 @@ export function checkHttp1Request(req: IncomingMessage): LocalReply | undefined 
   if (raw.length > MAX_HEADER_FIELDS * 2) return localReply('GW_HEADERS_TOO_LARGE', 'too_many_header_fields');
 
   let hosts = 0;
+  let authorizations = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!;
     if (name.length === 4 && name.toLowerCase() === 'host') hosts++;
+    else if (name.length === 13 && name.toLowerCase() === 'authorization') authorizations++;
   }
   // RFC 9112 §3.2: 400 for an HTTP/1.1 request without Host, with two, or with an invalid value.
   if (hosts > 1) return localReply('GW_BAD_REQUEST', 'duplicate_host');
+  // Authorization is a singleton field (RFC 9110 §11.6.2) and Node silently keeps only the first line, so
+  // authentication would check credentials the client did not mean alone. nginx answers 400 too.
+  if (authorizations > 1) return localReply('GW_BAD_REQUEST', 'duplicate_authorization');
   const host = req.headers.host;
   if (host === undefined) {
     if (req.httpVersionMinor !== 0) return localReply('GW_BAD_REQUEST', 'missing_host');

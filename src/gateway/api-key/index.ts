@@ -26,21 +26,33 @@ const options = z
   .transform((o) => ({ ...o, header: o.header ?? (o.query === undefined ? 'x-api-key' : undefined) }));
 export type ApiKeyOptions = z.output<typeof options>;
 
-/** Finds `name` in a raw query string; returns the decoded value and the query without it. */
+function formDecode(raw: string): string {
+  try {
+    return decodeURIComponent(raw.replaceAll('+', ' '));
+  } catch {
+    return raw;
+  }
+}
+
+/**
+ * Finds the parameter `prefix` (`name=`, encoded) in a raw query string; returns the decoded value and the
+ * query without it. A name spelled with percent-escapes (`api%5Fkey=`) is the same parameter to the
+ * upstream's query parser, so it matches too.
+ */
 export function takeQueryParam(query: string, prefix: string): { value: string; rest: string } | undefined {
-  if (query.indexOf(prefix) === -1) return undefined;
+  const encoded = query.indexOf('%') !== -1;
+  if (!encoded && query.indexOf(prefix) === -1) return undefined;
+  const name = formDecode(prefix.slice(0, -1));
   let start = 0;
   while (start <= query.length) {
     let end = query.indexOf('&', start);
     if (end === -1) end = query.length;
-    if (query.startsWith(prefix, start)) {
-      const raw = query.slice(start + prefix.length, end);
-      let value: string;
-      try {
-        value = decodeURIComponent(raw.replaceAll('+', ' '));
-      } catch {
-        value = raw;
-      }
+    const eq = query.indexOf('=', start);
+    const matches =
+      query.startsWith(prefix, start) ||
+      (encoded && eq !== -1 && eq < end && formDecode(query.slice(start, eq)) === name);
+    if (matches) {
+      const value = formDecode(query.slice(eq + 1, end));
       const rest = query.slice(0, end === query.length ? Math.max(0, start - 1) : start) + query.slice(end + 1);
       return { value, rest };
     }
@@ -58,6 +70,7 @@ export const factory: PolicyFactory<ApiKeyOptions> = {
     const challenge = { 'www-authenticate': `ApiKey realm=${quoted(config.realm)}` };
     const missing = replyVerdict('GW_AUTH_MISSING', 'api_key_missing', challenge);
     const invalid = replyVerdict('GW_AUTH_INVALID', 'api_key_invalid', challenge);
+    const ambiguous = replyVerdict('GW_AUTH_INVALID', 'api_key_ambiguous', challenge);
     const keep = config.keep;
     const consumers = deps.consumers;
     return {
@@ -70,13 +83,17 @@ export const factory: PolicyFactory<ApiKeyOptions> = {
         if (header !== undefined) {
           const v = headers[header];
           if (v !== undefined) {
-            key = typeof v === 'string' ? v : v[0];
+            // Several values are ambiguous: picking one would authenticate a key the upstream may not see.
+            if (typeof v !== 'string') return ambiguous;
+            key = v;
             if (!keep) delete headers[header];
           }
         }
         if (queryPrefix !== undefined) {
           const found = takeQueryParam(ex.request.query, queryPrefix);
           if (found !== undefined) {
+            // A second occurrence would reach the upstream after the first one was checked and removed.
+            if (takeQueryParam(found.rest, queryPrefix) !== undefined) return ambiguous;
             key ??= found.value;
             if (!keep) ex.request.query = found.rest;
           }

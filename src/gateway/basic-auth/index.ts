@@ -17,10 +17,28 @@ const BASIC_RE = /^basic /i;
 const options = z.strictObject({ realm, keep: z.boolean().default(false) });
 export type BasicAuthOptions = z.output<typeof options>;
 
-/** Splits a Basic Authorization value into user and password; undefined when it is not one. */
+const BASE64_RE = /^[A-Za-z0-9+/]+={0,2}$/;
+const UTF8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Splits a Basic Authorization value into user and password; undefined when it is not one. Only canonical
+ * base64 (RFC 7617 token68; padding optional) of valid UTF-8 is accepted: Buffer's decoder skips characters
+ * outside the alphabet and stops at the padding, so a lenient parse would let many spellings, junk included,
+ * stand for one credential.
+ */
 export function parseBasic(value: string): { user: string; password: string } | undefined {
   if (value.length < 7 || value.slice(0, 6).toLowerCase() !== 'basic ') return undefined;
-  const decoded = Buffer.from(value.slice(6).trim(), 'base64').toString('utf8');
+  const token = value.slice(6).trim();
+  if (!BASE64_RE.test(token)) return undefined;
+  const bytes = Buffer.from(token, 'base64');
+  if (bytes.toString('base64').replace(/=+$/, '') !== token.replace(/=+$/, '')) return undefined;
+  if (token.includes('=') && token.length % 4 !== 0) return undefined;
+  let decoded: string;
+  try {
+    decoded = UTF8.decode(bytes);
+  } catch {
+    return undefined;
+  }
   const colon = decoded.indexOf(':');
   if (colon <= 0) return undefined;
   return { user: decoded.slice(0, colon), password: decoded.slice(colon + 1) };

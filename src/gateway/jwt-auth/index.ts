@@ -25,7 +25,7 @@ import { realm, zodParser } from '../schema.ts';
 import { CONTINUE, type Exchange, type PolicyDeps, type PolicyFactory, type Verdict } from '../types.ts';
 import { claimForwarder, forwardClaims } from './forward.ts';
 import { RemoteJwks } from './jwks.ts';
-import { ALL_ALGORITHMS, ASYMMETRIC_ALGORITHMS, algorithmsFor, type Jwk, KeySet } from './keyset.ts';
+import { ALL_ALGORITHMS, ASYMMETRIC_ALGORITHMS, algorithmsFor, type Jwk, KeySet, keyFits } from './keyset.ts';
 import { createTokenReader, tokenSource } from './token.ts';
 
 const stringOrList = z.union([z.string().min(1), z.array(z.string().min(1)).min(1)]);
@@ -63,12 +63,20 @@ const options = z
     if (sources !== 1) {
       ctx.addIssue({ code: 'custom', message: 'give exactly one of secret, publicKey, jwks, jwksUrl', path: [] });
     }
+    let single: KeyObject | undefined;
+    if (o.secret !== undefined) single = createSecretKey(Buffer.from(o.secret, 'utf8'));
     if (o.publicKey !== undefined) {
       try {
-        createPublicKey(o.publicKey);
+        single = createPublicKey(o.publicKey);
       } catch {
         ctx.addIssue({ code: 'custom', message: 'not a PEM public key or certificate', path: ['publicKey'] });
       }
+    }
+    // A single key with an algorithm it cannot verify (HS256 next to an RSA key) invites algorithm confusion,
+    // and every such token would make the verifier throw.
+    const unfit = single === undefined ? [] : (o.algorithms ?? []).filter((alg) => !keyFits(single, alg));
+    if (unfit.length > 0) {
+      ctx.addIssue({ code: 'custom', message: `the key cannot verify ${unfit.join(', ')}`, path: ['algorithms'] });
     }
     if (o.jwks !== undefined && new KeySet(o.jwks.keys as Jwk[]).size === 0) {
       ctx.addIssue({ code: 'custom', message: 'no usable verification key', path: ['jwks'] });
