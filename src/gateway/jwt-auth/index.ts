@@ -39,9 +39,10 @@ const options = z
     /** Inline JWK set. */
     jwks: z.strictObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1) }).optional(),
     jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
-    jwksRefresh: duration.default(600_000),
+    // A zero period would refetch the key set in a tight loop (setInterval 0).
+    jwksRefresh: duration.refine((ms) => ms >= 1000, 'must be at least 1s').default(600_000),
     jwksCooldown: duration.default(30_000),
-    jwksTimeout: duration.default(5_000),
+    jwksTimeout: duration.refine((ms) => ms >= 1, 'must be at least 1ms').default(5_000),
     algorithms: z.array(z.enum(ALL_ALGORITHMS)).min(1).optional(),
     issuer: stringOrList.optional(),
     audience: stringOrList.optional(),

@@ -140,4 +140,13 @@ describe('jwt-auth with inline keys', () => {
     assert.deepEqual(!bad.ok && bad.issues.map((i) => i.path), ['publicKey']);
     assert.equal(factory.parse({ jwksUrl: 'ftp://x' }).ok, false);
   });
+
+  test('config: a JWKS refresh period under 1s is refused (0 would refetch in a tight loop)', () => {
+    for (const jwksRefresh of [0, '0s', '500ms']) {
+      const r = factory.parse({ jwksUrl: 'https://idp.test/jwks', jwksRefresh });
+      assert.equal(r.ok, false, String(jwksRefresh));
+      assert.deepEqual(!r.ok && r.issues.map((i) => i.path), ['jwksRefresh']);
+    }
+    assert.equal(factory.parse({ jwksUrl: 'https://idp.test/jwks', jwksRefresh: '1s' }).ok, true);
+  });
 });
