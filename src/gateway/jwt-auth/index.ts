@@ -40,7 +40,7 @@ const options = z
     jwks: z.strictObject({ keys: z.array(z.looseObject({ kty: z.string() })).min(1) }).optional(),
     jwksUrl: z.url({ protocol: /^https?$/ }).optional(),
     // A zero period would refetch the key set in a tight loop (setInterval 0).
-    jwksRefresh: duration.refine((ms) => ms >= 1000, 'must be at least 1s').default(600_000),
+    jwksRefresh: duration.refine((ms) => ms >= 100, 'must be at least 100ms').default(600_000),
     jwksCooldown: duration.default(30_000),
     jwksTimeout: duration.refine((ms) => ms >= 1, 'must be at least 1ms').default(5_000),
     algorithms: z.array(z.enum(ALL_ALGORITHMS)).min(1).optional(),

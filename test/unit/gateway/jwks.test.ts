@@ -119,7 +119,7 @@ describe('jwt-auth with a remote JWKS', () => {
     t.after(() => server.close());
     const a = rsaKey('a');
     state.keys = [a];
-    const p = createForTest(factory, { jwksUrl: server.url, jwksRefresh: '20ms' }, depsForTest());
+    const p = createForTest(factory, { jwksUrl: server.url, jwksRefresh: '100ms' }, depsForTest());
     policies.push(p);
     assert.equal(await verifyWith(p, await sign(a)), 'continue');
     // Wait (bounded) for two background fetches; no timing assertion.
@@ -127,7 +127,7 @@ describe('jwt-auth with a remote JWKS', () => {
     assert.ok(state.hits >= 3);
     await p.close?.();
     const frozen = state.hits;
-    await new Promise((r) => setTimeout(r, 60));
+    await new Promise((r) => setTimeout(r, 300));
     assert.ok(state.hits <= frozen + 1, 'close stops the refresh timer');
   });
 });

@@ -141,12 +141,12 @@ describe('jwt-auth with inline keys', () => {
     assert.equal(factory.parse({ jwksUrl: 'ftp://x' }).ok, false);
   });
 
-  test('config: a JWKS refresh period under 1s is refused (0 would refetch in a tight loop)', () => {
-    for (const jwksRefresh of [0, '0s', '500ms']) {
+  test('config: a JWKS refresh period under 100ms is refused (0 would refetch in a tight loop)', () => {
+    for (const jwksRefresh of [0, '0s', '50ms']) {
       const r = factory.parse({ jwksUrl: 'https://idp.test/jwks', jwksRefresh });
       assert.equal(r.ok, false, String(jwksRefresh));
       assert.deepEqual(!r.ok && r.issues.map((i) => i.path), ['jwksRefresh']);
     }
-    assert.equal(factory.parse({ jwksUrl: 'https://idp.test/jwks', jwksRefresh: '1s' }).ok, true);
+    assert.equal(factory.parse({ jwksUrl: 'https://idp.test/jwks', jwksRefresh: '100ms' }).ok, true);
   });
 });
