@@ -266,7 +266,9 @@ export class ProxyExchange {
       this.log.details = `aborted_after_headers:${reply.details}`;
       // Destroying the sink first tells the cache capture to store nothing.
       (this.sink as NodeJS.WritableStream & { destroy?(err?: Error): void })?.destroy?.(err);
-      this.res.destroy();
+      // With an error, an HTTP/2 client's stream is reset with INTERNAL_ERROR: NO_ERROR, what a bare destroy
+      // sends, is how a server ends a complete response early (RFC 9113 §8.1), and Node clients read it so.
+      this.res.destroy(this.req.httpVersionMajor === 2 ? err : undefined);
       return;
     }
     const ticket = this.cacheTicket;
