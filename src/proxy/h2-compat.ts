@@ -8,7 +8,7 @@
  * classes here are given to `http2.createServer` so the request entry and the forwarder see HTTP/1 shapes.
  */
 import { type IncomingHttpHeaders, METHODS } from 'node:http';
-import { Http2ServerRequest, Http2ServerResponse } from 'node:http2';
+import { constants, Http2ServerRequest, Http2ServerResponse, type ServerHttp2Stream } from 'node:http2';
 import { type LocalReply, localReply } from '../errors.ts';
 import { HOP_BY_HOP_HEADERS } from '../lib/hop-by-hop.ts';
 import { isValidHost } from './normalize-path.ts';
@@ -62,10 +62,26 @@ export class H2Response extends Http2ServerResponse {
   /** HTTP/2 has no per-request keep-alive; draining sends GOAWAY instead. Accepted and ignored. */
   shouldKeepAlive = true;
 
+  constructor(stream: ServerHttp2Stream) {
+    super(stream);
+    stream.once('finish', resetUnfinishedRequest);
+  }
+
   /** HTTP/2 frames are written by the session; nothing to cork. */
   override cork(): void {}
 
   override uncork(): void {}
+}
+
+/**
+ * The response is all sent while the client is still sending its request (a refusal, a timeout, an early
+ * answer): RFC 9113 §8.1 lets the server ask it to stop with RST_STREAM NO_ERROR. Without it the client's
+ * upload, held by flow control, keeps the stream open for good, and the exchange never ends.
+ */
+function resetUnfinishedRequest(this: ServerHttp2Stream): void {
+  if (this.closed || this.destroyed) return;
+  const requestEnded = (this as unknown as { _readableState?: { ended?: boolean } })._readableState?.ended;
+  if (requestEnded === false) this.close(constants.NGHTTP2_NO_ERROR);
 }
 
 // Node's compat response reports the stream's `writableFinished`, which a RST_STREAM from the client makes

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { connect as http2Connect } from 'node:http2';
-import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
+import { type AddressInfo, createServer as createTcpServer, connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { connect as tlsConnect } from 'node:tls';
@@ -397,6 +397,8 @@ describe('conformance: HTTP/2 clients (RFC 9113, RFC 9110 over h2)', () => {
   let p: PorticoProcess;
   let h2c: number;
   let deadPort: number;
+  /** A backend that reads nothing of a request and resets the connection 300 ms after it opened. */
+  let resetting: { port: number; close(): void };
 
   const config = (h2cAddress = '127.0.0.1:0'): string => `
 listeners:
@@ -409,7 +411,12 @@ upstreams:
   - { name: rec, targets: [ { url: http://127.0.0.1:${rec.port} } ] }
   - { name: stalls, targets: [ { url: http://127.0.0.1:${rec.port} } ], timeouts: { response: 300ms } }
   - { name: dead, targets: [ { url: http://127.0.0.1:${deadPort} } ] }
+  - name: resets
+    targets: [ { url: http://127.0.0.1:${resetting.port} } ]
+    retries: { attempts: 1 }
+    health: { passive: { consecutiveFailures: 0 } }
 routes:
+  - { name: resets, match: { path: /resets/* }, upstream: resets }
   - { name: small, match: { path: /small/* }, limits: { maxBodySize: 10 }, upstream: rec }
   - { name: denied, match: { path: /denied/* }, deny: [127.0.0.0/8], upstream: rec }
   - { name: dead, match: { path: /dead/* }, upstream: dead }
@@ -420,12 +427,20 @@ routes:
   before(async () => {
     rec = await startRecorder();
     deadPort = await freePort();
+    const tcp = createTcpServer((socket) => {
+      socket.pause();
+      setTimeout(() => socket.resetAndDestroy(), 300).unref();
+    });
+    tcp.listen(0, '127.0.0.1');
+    await once(tcp, 'listening');
+    resetting = { port: (tcp.address() as AddressInfo).port, close: () => tcp.close() };
     p = await startPortico(config());
     h2c = p.port('h2c');
   });
 
   after(async () => {
     await p?.stop();
+    resetting?.close();
     rec?.server.closeAllConnections();
     rec?.server.close();
   });
@@ -811,6 +826,28 @@ routes:
     await d.until(() => (d.goaways().length > 0 ? true : undefined), 'GOAWAY');
     assert.equal((await long.closed).complete, false);
     d.close();
+  });
+
+  it('after answering a request whose body is still coming, resets the stream with NO_ERROR (§8.1)', async () => {
+    // The upstream fails mid-upload (its socket full, so the upload was paused): 502 while the client still
+    // has most of its body to send. Without the reset its stream stays open for good (the upload held by
+    // flow control) and the exchange never ends: no access-log line.
+    const c = await RawH2.open(h2c);
+    try {
+      c.headers(1, request('/resets/upload', [['content-length', String(4 * 1024 * 1024)]], 'POST'), false);
+      // Up to the connection's initial window (64 KiB), in frames of the default maximum size.
+      for (let i = 0; i < 4; i++) c.data(1, Buffer.alloc(16 * 1024 - 1, 'u'));
+      const r = await c.result(1);
+      assert.equal(r.status, 502);
+      await c.until(
+        () => (c.frames.some((f) => f.stream === 1 && f.type === RST_STREAM) ? true : undefined),
+        'RST_STREAM',
+      );
+      assert.equal((await c.result(1)).rst, 0);
+    } finally {
+      c.close();
+    }
+    await p.waitFor((l) => l.msg === 'request' && l.path === '/resets/upload' && l.status === 502);
   });
 
   it('passes response trailers on to h2 clients (§8.1)', async () => {
