@@ -7,6 +7,8 @@
  * Module functions over the exchange (forwarder.ts): a route that neither caches nor compresses never calls
  * them.
  */
+import { localReply } from '../errors.ts';
+import type { Verdict } from '../gateway/types.ts';
 import type { ServedResponse } from './cache/cache.ts';
 import type { CaptureStream } from './cache/capture.ts';
 import type { ProxyExchange } from './forwarder.ts';
@@ -101,12 +103,50 @@ export function writeShapedHead(
 
 /** Sends a complete response the cache made (a hit is sent before the forwarder exists; this is the rest). */
 export function sendFromCache(ex: ProxyExchange, served: ServedResponse): void {
-  ex.log.status = served.status;
   ex.route.responseHeaders?.apply(served.headers);
+  const gw = ex.gateway;
+  const chain = ex.route.gateway?.chain;
+  if (gw === undefined || chain === undefined || !chain.hasResponsePhase) {
+    writeFromCache(ex, served, gw?.replyHeaders);
+    return;
+  }
+  // The policies' response hooks (CORS is one) see a stored answer as they see the upstream's: a hit must not
+  // hand one client's Access-Control-* (or the upstream's) to another.
+  Object.assign(served.headers, gw.replyHeaders);
+  gw.response = { status: served.status, headers: served.headers };
+  const outcome = chain.runResponse(gw);
+  if (!(outcome instanceof Promise)) {
+    afterCachedResponsePhase(ex, served.body, outcome);
+    return;
+  }
+  outcome.then(
+    (verdict) => afterCachedResponsePhase(ex, served.body, verdict),
+    () => afterCachedResponsePhase(ex, served.body, RESPONSE_PHASE_FAILED),
+  );
+}
+
+const RESPONSE_PHASE_FAILED: Verdict = { kind: 'reply', reply: localReply('GW_INTERNAL', 'response_phase_failed') };
+
+function afterCachedResponsePhase(ex: ProxyExchange, body: Buffer, verdict: Verdict): void {
+  if (ex.finished) return;
+  if (verdict.kind !== 'continue') {
+    ex.fail(verdict.kind === 'reply' ? verdict.reply : localReply('GW_INTERNAL', 'response_phase_respond'));
+    return;
+  }
+  const r = ex.gateway!.response!;
+  writeFromCache(ex, { status: r.status, headers: r.headers as Record<string, string | string[]>, body }, undefined);
+}
+
+function writeFromCache(
+  ex: ProxyExchange,
+  served: ServedResponse,
+  replyHeaders: Readonly<Record<string, string>> | undefined,
+): void {
+  ex.log.status = served.status;
   const extra = {
     [ex.rt.settings.requestIdHeader]: ex.log.id,
     ...ex.rt.settings.replyHeaders,
-    ...ex.gateway?.replyHeaders,
+    ...replyHeaders,
   };
   ex.log.bytesOut = sendServed(ex.res, served, ex.route.shaping?.compress, ex.acceptEncoding, ex.req.method!, extra);
 }

@@ -55,7 +55,12 @@ const METHOD_REJECTED = rejected('cors_method_not_allowed');
 const HEADER_REJECTED = rejected('cors_header_not_allowed');
 
 export function createCors(name: string, options: Readonly<CorsOptions>, deps: PolicyDeps): Policy {
-  const origins = compileOrigins(options.origins);
+  const listed = compileOrigins(options.origins);
+  // `*` with credentials echoes the origin; `null` (sandboxed frames, file: pages, redirects) only when listed.
+  const origins: OriginMatcher =
+    listed.any && options.credentials && !options.origins.includes('null')
+      ? { any: true, matches: (origin) => origin !== 'null' && listed.matches(origin) }
+      : listed;
   if (origins.any && options.credentials) {
     deps.log.warn({ policy: name }, 'cors allows credentials from any origin: every site can act as the user');
   }

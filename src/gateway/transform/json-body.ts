@@ -36,6 +36,32 @@ export interface BodyPlan {
   apply(body: Json, ex: Exchange): Json | typeof BODY_MISMATCH;
 }
 
+/** Returned by `parseJson` for a body that is not JSON. */
+export const NOT_JSON: unique symbol = Symbol('not-json');
+
+// A number token that may not survive a round trip through a double: 16+ digits or a 3-digit exponent.
+const LOSSY_NUMBER = /\d{16}|[eE][+-]?\d{3}/;
+
+/**
+ * Parses a JSON body. Numbers a double cannot hold exactly (`12345678901234567890`, `1e400`) keep their
+ * source text (JSON.rawJSON), so a rewrite forwards them as sent instead of rounded or as `null`.
+ */
+export function parseJson(body: Buffer): Json | typeof NOT_JSON {
+  const text = body.toString('utf8');
+  try {
+    if (!LOSSY_NUMBER.test(text)) return JSON.parse(text);
+    return JSON.parse(text, keepNumberSource);
+  } catch {
+    return NOT_JSON;
+  }
+}
+
+function keepNumberSource(this: unknown, _key: string, value: Json, context?: { source?: string }): Json {
+  if (typeof value !== 'number' || context?.source === undefined) return value;
+  const source = context.source;
+  return String(value) === source ? value : (JSON as unknown as { rawJSON(text: string): Json }).rawJSON(source);
+}
+
 const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);
 
 /** Splits a dotted path; an error message for an unusable one. */

@@ -10,13 +10,17 @@
  * request's `accept-encoding` is removed when response body rules exist (Portico compresses to the client).
  */
 import type { ErrorCode, LocalReply } from '../../errors.ts';
+import { replyVerdict } from '../replies.ts';
 import { CONTINUE, type Exchange, type Policy, type PolicyDeps, type Verdict } from '../types.ts';
 import { compileHeaders, compilePath, compileQuery, type HeaderPlan, type QueryPlan } from './head-rules.ts';
-import { BODY_MISMATCH, type BodyPlan, compileBody } from './json-body.ts';
+import { BODY_MISMATCH, type BodyPlan, compileBody, NOT_JSON, parseJson } from './json-body.ts';
 import type { TransformOptions } from './options.ts';
 import type { Template } from './template.ts';
 
 export const GW_TRANSFORM_FAILED: ErrorCode = 'GW_TRANSFORM_FAILED';
+
+// The route buffers up to the largest limit of its policies: this policy's own limit is checked here.
+const BODY_TOO_LARGE = replyVerdict('GW_BODY_TOO_LARGE', 'body_over_policy_limit');
 
 function failed(details: string): Verdict {
   const reply: LocalReply = { status: 400, code: GW_TRANSFORM_FAILED, details };
@@ -59,24 +63,29 @@ export function createTransform(name: string, options: Readonly<TransformOptions
   if (request.body !== undefined) policy.requestBody = limit;
   if (response.body !== undefined) policy.responseBody = limit;
   if (req !== undefined || stripAcceptEncoding) {
-    policy.onRequest = (ex) => onRequest(ex, request, stripAcceptEncoding);
+    policy.onRequest = (ex) => onRequest(ex, request, stripAcceptEncoding, options.maxBodySize);
   }
   if (res !== undefined) policy.onResponse = (ex) => onResponse(ex, response, deps, name);
   return policy;
 }
 
-function onRequest(ex: Exchange, plan: RequestPlan, stripAcceptEncoding: boolean): Verdict {
+function onRequest(ex: Exchange, plan: RequestPlan, stripAcceptEncoding: boolean, maxBytes: number): Verdict {
   const head = ex.request;
   if (plan.body !== undefined && ex.body !== undefined && ex.body.length > 0) {
-    let parsed: unknown;
+    if (ex.body.length > maxBytes) return BODY_TOO_LARGE;
+    const parsed = parseJson(ex.body);
+    if (parsed === NOT_JSON) return failed('request_body_not_json');
+    let text: string;
     try {
-      parsed = JSON.parse(ex.body.toString('utf8'));
-    } catch {
-      return failed('request_body_not_json');
+      const out = plan.body.apply(parsed, ex);
+      if (out === BODY_MISMATCH) return failed('request_body_unwrap_missing');
+      text = JSON.stringify(out);
+    } catch (err) {
+      // JSON.parse is iterative, but walking and writing the tree recurse: too deep a body overflows the stack.
+      if (err instanceof RangeError) return failed('request_body_too_deep');
+      throw err;
     }
-    const out = plan.body.apply(parsed, ex);
-    if (out === BODY_MISMATCH) return failed('request_body_unwrap_missing');
-    ex.body = Buffer.from(JSON.stringify(out));
+    ex.body = Buffer.from(text);
     delete head.headers['content-length']; // the forwarder sends the new length
   }
   if (plan.path !== undefined) head.path = plan.path.render(ex);
@@ -109,14 +118,17 @@ function onResponse(ex: Exchange, plan: ResponsePlan, deps: PolicyDeps, name: st
 function rewriteResponseBody(ex: Exchange, headers: Record<string, unknown>, plan: BodyPlan): void {
   const encoding = headers['content-encoding'];
   if (encoding !== undefined && encoding !== 'identity') return;
-  let parsed: unknown;
+  const parsed = parseJson(ex.responseBody!);
+  if (parsed === NOT_JSON) return; // not JSON: passed through unchanged
+  let text: string;
   try {
-    parsed = JSON.parse(ex.responseBody!.toString('utf8'));
-  } catch {
-    return; // not JSON: passed through unchanged
+    const out = plan.apply(parsed, ex);
+    if (out === BODY_MISMATCH) return;
+    text = JSON.stringify(out);
+  } catch (err) {
+    if (err instanceof RangeError) return; // too deep to rewrite: passed through unchanged
+    throw err;
   }
-  const out = plan.apply(parsed, ex);
-  if (out === BODY_MISMATCH) return;
-  ex.responseBody = Buffer.from(JSON.stringify(out));
+  ex.responseBody = Buffer.from(text);
   delete headers['content-length'];
 }

@@ -8,6 +8,7 @@
  */
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { ErrorCode, LocalReply } from '../../errors.ts';
+import { replyVerdict } from '../replies.ts';
 import { decodeComponent, splitQuery } from '../transform/query.ts';
 import { CONTINUE, type Exchange, type Policy, type Verdict } from '../types.ts';
 import type { ValidateOptions } from './options.ts';
@@ -26,12 +27,16 @@ export interface ValidationReply extends LocalReply {
   readonly errors: readonly Violation[];
 }
 
+// The route buffers up to the largest limit of its policies: this policy's own limit is checked here.
+const BODY_TOO_LARGE = replyVerdict('GW_BODY_TOO_LARGE', 'body_over_policy_limit');
+
 interface Plan {
   readonly body: ValidateFunction | undefined;
   readonly query: ValidateFunction | undefined;
   readonly headers: ValidateFunction | undefined;
   readonly bodyMethods: ReadonlySet<string>;
   readonly maxErrors: number;
+  readonly maxBodySize: number;
 }
 
 export function createValidate(name: string, options: Readonly<ValidateOptions>): Policy {
@@ -44,6 +49,7 @@ export function createValidate(name: string, options: Readonly<ValidateOptions>)
         : compileSchema(options.headers as object | boolean, options.draft, true),
     bodyMethods: new Set(options.bodyMethods.map((m) => m.toUpperCase())),
     maxErrors: options.maxErrors,
+    maxBodySize: options.maxBodySize,
   };
   const policy: { -readonly [K in keyof Policy]: Policy[K] } = {
     name,
@@ -73,6 +79,7 @@ function onRequest(ex: Exchange, plan: Plan): Verdict {
     }
   }
   if (plan.body !== undefined && plan.bodyMethods.has(ex.request.method)) {
+    if (ex.body !== undefined && ex.body.length > plan.maxBodySize) return BODY_TOO_LARGE;
     const bodyErrors = checkBody(ex.body, plan.body);
     if (bodyErrors !== undefined) {
       errors = errors === undefined ? bodyErrors : errors.concat(bodyErrors);
@@ -98,7 +105,13 @@ function checkBody(body: Buffer | undefined, validate: ValidateFunction): Violat
   } catch {
     return [{ pointer: '/body', message: 'is not valid JSON' }];
   }
-  if (validate(data)) return undefined;
+  try {
+    if (validate(data)) return undefined;
+  } catch (err) {
+    // A recursive schema walks the body recursively: a deep enough body overflows the stack.
+    if (err instanceof RangeError) return [{ pointer: '/body', message: 'is nested too deeply' }];
+    throw err;
+  }
   return collect(undefined, validate.errors, '/body', Number.POSITIVE_INFINITY);
 }
 
