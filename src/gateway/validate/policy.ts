@@ -6,11 +6,13 @@
  * The violations travel on the local reply as an extra `errors` property (see `ValidationReply`) for the
  * problem+json renderer; `details` (for the access log) only names the failing parts, never request data.
  */
+
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { ErrorCode, LocalReply } from '../../errors.ts';
 import { replyVerdict } from '../replies.ts';
 import { decodeComponent, splitQuery } from '../transform/query.ts';
 import { CONTINUE, type Exchange, type Policy, type Verdict } from '../types.ts';
+import { firstDuplicateName } from './duplicate-keys.ts';
 import type { ValidateOptions } from './options.ts';
 import { compileSchema } from './schemas.ts';
 
@@ -100,11 +102,14 @@ function onRequest(ex: Exchange, plan: Plan): Verdict {
 function checkBody(body: Buffer | undefined, validate: ValidateFunction): Violation[] | undefined {
   if (body === undefined || body.length === 0) return [{ pointer: '/body', message: 'a JSON body is required' }];
   let data: unknown;
+  const text = body.toString('utf8');
   try {
-    data = JSON.parse(body.toString('utf8'));
+    data = JSON.parse(text);
   } catch {
     return [{ pointer: '/body', message: 'is not valid JSON' }];
   }
+  const repeated = firstDuplicateName(text);
+  if (repeated !== undefined) return [{ pointer: `/body${repeated}`, message: 'repeats a member name' }];
   try {
     if (validate(data)) return undefined;
   } catch (err) {
