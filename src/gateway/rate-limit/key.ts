@@ -20,8 +20,13 @@ function headerPart(name: string): Part {
   const lower = name.toLowerCase();
   return (ex) => {
     const v = ex.request.headers[lower];
-    if (v === undefined || v === '') return undefined;
-    return 'h:' + (typeof v === 'string' ? v : v[0]);
+    if (v === undefined) return undefined;
+    // Repeated lines arrive joined (`a, b`): the first value decides, so a client cannot open a fresh bucket
+    // by sending the header again.
+    const joined = typeof v === 'string' ? v : v[0]!;
+    const comma = joined.indexOf(',');
+    const first = (comma === -1 ? joined : joined.slice(0, comma)).trim();
+    return first === '' ? undefined : 'h:' + first;
   };
 }
 

@@ -69,10 +69,10 @@ function stringEnd(text: string, start: number): number {
 
 function pointer(stack: readonly Container[], name: string): string {
   let out = '';
-  for (let k = 0; k < stack.length - 1; k++) out += `/${escape(stack[k]!.segment)}`;
-  return `${out}/${escape(name)}`;
+  for (let k = 0; k < stack.length - 1; k++) out += `/${escapeSegment(stack[k]!.segment)}`;
+  return `${out}/${escapeSegment(name)}`;
 }
 
-function escape(segment: string): string {
+function escapeSegment(segment: string): string {
   return segment.replaceAll('~', '~0').replaceAll('/', '~1');
 }
