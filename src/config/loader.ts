@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { LineCounter, parseDocument, type YAMLError } from 'yaml';
+import { type Document, LineCounter, parseDocument, visit, type YAMLError } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { deepFreeze } from './freeze.ts';
 import { type ConfigPath, formatPath, PositionFinder } from './positions.ts';
@@ -32,6 +32,11 @@ interface Located {
   readonly target?: 'value' | 'key';
 }
 
+/** Alias uses the yaml package allows before it calls the document a resource exhaustion attack. */
+const MAX_ALIAS_COUNT = 100;
+/** 4 MiB holds some 60,000 routes; a larger file is surely the wrong one, and parsing it would take long. */
+const MAX_CONFIG_BYTES = 4 * 1024 * 1024;
+
 const YAML_MESSAGES: Readonly<Record<string, string>> = {
   MULTIPLE_DOCS: 'a config file holds one YAML document, but "---" starts another',
 };
@@ -49,7 +54,13 @@ export function loadConfigText(text: string, file: string, options: LoadOptions 
   // A broken document would only add misleading schema errors: report the syntax first.
   if (yamlErrors.length > 0) throw new ConfigError(sortIssues(yamlErrors.map((e) => yamlIssue(e, file, finder))));
 
-  const raw = doc.toJS() as unknown;
+  let raw: unknown;
+  try {
+    raw = doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // The yaml package refuses aliases that multiply ("billion laughs") here, as a thrown error.
+    throw new ConfigError([aliasIssue(err, doc, file, finder)]);
+  }
   if (raw === null || raw === undefined) {
     throw new ConfigError([{ file, line: 1, column: 1, path: '', message: 'the config file is empty' }]);
   }
@@ -90,15 +101,80 @@ export function loadConfigText(text: string, file: string, options: LoadOptions 
 
 /** Reads and loads a config file; an unreadable file is a `ConfigError` with one issue. */
 export async function loadConfigFile(path: string, options: LoadOptions = {}): Promise<Config> {
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = await readFile(path, 'utf8');
+    bytes = await readFile(path);
   } catch (err) {
     throw new ConfigError([
       { file: path, line: 0, column: 0, path: '', message: `cannot read config file: ${describeFsError(err)}` },
     ]);
   }
+  if (bytes.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError([
+      {
+        file: path,
+        line: 0,
+        column: 0,
+        path: '',
+        message: `the config file is ${bytes.length} bytes; the limit is ${MAX_CONFIG_BYTES} (is it the right file?)`,
+      },
+    ]);
+  }
+  const text = bytes.toString('utf8');
+  // Decoding replaces bad bytes with U+FFFD silently: a Latin-1 "é" would become part of a header value.
+  const bad = firstInvalidUtf8(text, bytes);
+  if (bad !== undefined) {
+    throw new ConfigError([
+      { file: path, ...bad, path: '', message: 'the file is not valid UTF-8 (save it as UTF-8)' },
+    ]);
+  }
   return loadConfigText(text, path, options);
+}
+
+/** Line and column of the first byte sequence that is not UTF-8, or undefined when all of `text` decoded. */
+function firstInvalidUtf8(text: string, bytes: Buffer): { line: number; column: number } | undefined {
+  if (Buffer.byteLength(text) === bytes.length && !text.includes('\uFFFD')) return undefined;
+  for (let i = text.indexOf('\uFFFD'); i !== -1; i = text.indexOf('\uFFFD', i + 1)) {
+    const at = Buffer.byteLength(text.slice(0, i));
+    // A real U+FFFD in the file is the three bytes EF BF BD; anything else is a replaced bad sequence.
+    if (bytes[at] === 0xef && bytes[at + 1] === 0xbf && bytes[at + 2] === 0xbd) continue;
+    const lineStart = text.lastIndexOf('\n', i - 1) + 1;
+    return { line: text.slice(0, i).split('\n').length, column: i - lineStart + 1 };
+  }
+  return undefined;
+}
+
+/** A YAML error thrown while building values (an alias bomb), placed at the first alias that repeats aliases. */
+function aliasIssue(err: unknown, doc: Document, file: string, finder: PositionFinder): ConfigIssue {
+  let first: number | undefined;
+  let nested: number | undefined;
+  visit(doc, {
+    Alias(_key, alias) {
+      const start = alias.range?.[0];
+      first ??= start;
+      let inner = false;
+      const target = alias.resolve(doc);
+      if (target !== undefined) {
+        visit(target, {
+          Alias() {
+            inner = true;
+            return visit.BREAK;
+          },
+        });
+      }
+      if (inner && nested === undefined) {
+        nested = start;
+        return visit.BREAK;
+      }
+      return undefined;
+    },
+  });
+  const { line, column } = finder.at(nested ?? first ?? 0);
+  const reason = (err as Error).message ?? String(err);
+  const message = /Excessive alias count/.test(reason)
+    ? `YAML: aliases expand to too much data (more than ${MAX_ALIAS_COUNT} alias uses, as in a "billion laughs" attack); repeat fewer aliases of aliases`
+    : `YAML: ${reason}`;
+  return { file, line, column, path: '', message };
 }
 
 function runValidators(config: Config, validators: readonly ConfigValidator[]): Located[] {

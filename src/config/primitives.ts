@@ -45,3 +45,14 @@ export const address = z
   .regex(/^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:8080');
 
 export const headerName = z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a valid header name');
+
+/**
+ * A header value Node can send (RFC 9110 §5.5 field-value, as Node checks it): tabs, visible ASCII and Latin-1.
+ * A line break or control character (say from a `${VAR}`) would otherwise fail every request at run time.
+ */
+export const headerValue = z
+  .string()
+  .regex(
+    /^[\t\x20-\x7e\x80-\xff]*$/,
+    'not a valid header value: no line breaks, control characters or characters beyond U+00FF',
+  );

@@ -1,11 +1,12 @@
 /**
  * @module Checks between parts of the config that the schema alone cannot see: unique names and addresses,
  * routes and listeners naming upstreams and policies that exist, the right kind of targets for each use,
- * rewrite regexes that compile and route paths the router understands.
+ * rewrite regexes that compile and route paths and hosts the router understands.
  *
  * Runs on the plain (reference-substituted) value even when the schema found problems, so one load reports
  * everything; it therefore reads defensively and skips whatever has the wrong shape (the schema reports that).
  */
+import { validateRouteHost } from '../proxy/router.ts';
 import type { ConfigPath } from './positions.ts';
 import { didYouMean } from './suggest.ts';
 
@@ -206,6 +207,13 @@ export function checkReferences(config: unknown): ReferenceIssue[] {
     if (matchPath !== undefined) {
       const problem = routePathProblem(matchPath);
       if (problem !== undefined) issues.push({ path: ['routes', i, 'match', 'path'], message: problem });
+    }
+    // The router refuses these when it is built; caught here they get a line and a path instead.
+    const host = match?.host;
+    const hosts = typeof host === 'string' ? [[host, []]] : Array.isArray(host) ? host.map((h, j) => [h, [j]]) : [];
+    for (const [h, at] of hosts as Array<[unknown, number[]]>) {
+      const problem = typeof h === 'string' ? validateRouteHost(h) : undefined;
+      if (problem !== undefined) issues.push({ path: ['routes', i, 'match', 'host', ...at], message: problem });
     }
     const rewrite = isObj(r.rewrite) ? r.rewrite : undefined;
     const regex = rewrite !== undefined && isObj(rewrite.regex) ? rewrite.regex : undefined;

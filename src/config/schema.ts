@@ -13,13 +13,13 @@ import { cacheSettings, DEFAULT_CACHE_SETTINGS, routeCache } from '../proxy/cach
 import { routeCompress } from '../proxy/compress/schema.ts';
 import { stateConfig } from '../state/schema.ts';
 import { upstream } from '../upstream/schema.ts';
-import { address, duration, headerName, name, size } from './primitives.ts';
+import { address, duration, headerName, headerValue, name, size } from './primitives.ts';
 
 /** Header edits: `set` replaces, `add` appends, `remove` deletes (applied remove → set → add). */
 export const headerRules = z
   .strictObject({
-    set: z.record(headerName, z.string()).optional(),
-    add: z.record(headerName, z.string()).optional(),
+    set: z.record(headerName, headerValue).optional(),
+    add: z.record(headerName, headerValue).optional(),
     remove: z.array(headerName).optional(),
   })
   .meta({ description: 'Header edits: remove, then set (replace), then add (append)' });
@@ -143,7 +143,7 @@ const routeMatch = z.strictObject({
     .min(1)
     .optional(),
   /** Header equality, case-insensitive names, exact values. */
-  headers: z.record(headerName, z.string()).optional(),
+  headers: z.record(headerName, headerValue).optional(),
 });
 
 const rewrite = z.strictObject({
@@ -158,7 +158,7 @@ const respondAction = z.strictObject({
   status: z.number().int().min(200).max(599).default(200),
   body: z.string().default(''),
   contentType: z.string().default('text/plain; charset=utf-8'),
-  headers: z.record(headerName, z.string()).default({}),
+  headers: z.record(headerName, headerValue).default({}),
 });
 
 /**
