@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK, SignJWT } from 'jose';
-import { rawExchange, startEchoUpstream, statusOf, type TestServer } from '../helpers/http.ts';
+import { fetchRaw, rawExchange, startEchoUpstream, statusOf, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, runPortico, startPortico } from '../helpers/portico.ts';
 
 const ISSUER = 'https://issuer.test';
@@ -38,20 +38,7 @@ function call(
   headers: Record<string, string> | string[] = {},
   timeoutMs = 15_000,
 ): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, { headers: headers as Record<string, string>, agent: false });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }),
-      );
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+  return fetchRaw(`${base}${path}`, { headers, timeoutMs });
 }
 
 function codeOf(r: Reply): string | undefined {

@@ -12,7 +12,14 @@ import assert from 'node:assert/strict';
 import { type IncomingHttpHeaders, request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { rawExchange, startUpstream, statusOf, type TestServer } from '../helpers/http.ts';
+import {
+  fetchRaw,
+  type RawRequestOptions,
+  rawExchange,
+  startUpstream,
+  statusOf,
+  type TestServer,
+} from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 
 interface Reply {
@@ -28,36 +35,9 @@ interface Seen {
   readonly body: Buffer;
 }
 
-interface CallOptions {
-  readonly method?: string;
-  /** A flat list repeats a field. */
-  readonly headers?: Record<string, string> | string[];
-  readonly body?: string | Buffer;
-  readonly timeoutMs?: number;
-}
-
 /** One request on a fresh connection. */
-function call(base: string, path: string, options: CallOptions = {}): Promise<Reply> {
-  const timeoutMs = options.timeoutMs ?? 20_000;
-  return new Promise((resolve, reject) => {
-    const req = request(`${base}${path}`, {
-      method: options.method ?? 'GET',
-      headers: (options.headers ?? {}) as Record<string, string>,
-      agent: false,
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }),
-      );
-      res.on('error', reject);
-    });
-    // A server that answers before reading the whole body may reset the upload: the answer still counts.
-    req.on('error', reject);
-    req.end(options.body);
-  });
+function call(base: string, path: string, options: RawRequestOptions = {}): Promise<Reply> {
+  return fetchRaw(`${base}${path}`, options);
 }
 
 function problem(r: Reply): { code?: string; errors?: Array<{ pointer: string; message: string }> } {

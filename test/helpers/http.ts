@@ -59,13 +59,20 @@ export interface SimpleResponse {
   readonly body: string;
 }
 
+/** Options of fetchRaw: `headers` as a flat list may repeat a field; `timeoutMs` bounds the wait (default 20 s). */
+export interface RawRequestOptions {
+  readonly method?: string;
+  readonly headers?: Record<string, string> | string[];
+  readonly body?: string | Buffer;
+  readonly timeoutMs?: number;
+}
+
 /** One request with node:http (a fresh connection, no keep-alive). */
-export function fetchRaw(
-  url: string,
-  options: { method?: string; headers?: Record<string, string>; body?: string | Buffer } = {},
-): Promise<SimpleResponse> {
+export function fetchRaw(url: string, options: RawRequestOptions = {}): Promise<SimpleResponse> {
+  const timeoutMs = options.timeoutMs ?? 20_000;
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
+    const headers = options.headers as Record<string, string> | undefined;
+    const req = request(url, { method: options.method ?? 'GET', headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () =>
@@ -73,12 +80,12 @@ export function fetchRaw(
       );
       res.on('error', reject);
     });
+    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
     req.on('error', reject);
     req.end(options.body);
   });
 }
 
-/** Sends raw bytes on a new TCP connection and returns everything the server sent until it closed (or `ms`). */
 export async function rawExchange(port: number, data: string | Buffer, ms = 5000): Promise<string> {
   const socket = connect(port, '127.0.0.1');
   await once(socket, 'connect');
