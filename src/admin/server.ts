@@ -89,10 +89,17 @@ export class AdminServer {
       problem(res, 404, 'GW_ROUTE_NOT_FOUND', `no admin endpoint ${path}`);
       return;
     }
-    const handler = Object.hasOwn(methods, req.method!) ? methods[req.method!]! : undefined;
+    // HEAD is GET without the body (node:http drops it), as RFC 9110 §9.3.2 asks of every GET resource.
+    const method = req.method === 'HEAD' && Object.hasOwn(methods, 'GET') ? 'GET' : req.method!;
+    const handler = Object.hasOwn(methods, method) ? methods[method]! : undefined;
     if (handler === undefined) {
-      res.setHeader('allow', Object.keys(methods).join(', '));
-      problem(res, 405, 'GW_METHOD_NOT_ALLOWED', `${path} takes ${Object.keys(methods).join(', ')}`);
+      const allow = Object.hasOwn(methods, 'GET') ? [...Object.keys(methods), 'HEAD'] : Object.keys(methods);
+      res.setHeader('allow', allow.join(', '));
+      problem(res, 405, 'GW_METHOD_NOT_ALLOWED', `${path} takes ${allow.join(', ')}`);
+      return;
+    }
+    if (method !== 'GET' && fromBrowser(req)) {
+      problem(res, 403, 'GW_FORBIDDEN', 'the admin API does not take state-changing requests from web pages');
       return;
     }
     Promise.resolve()
@@ -103,6 +110,18 @@ export class AdminServer {
         else res.destroy();
       });
   }
+}
+
+/**
+ * A request a web page made (Origin, or Fetch metadata other than a user-typed URL). The API has no
+ * credentials, so without this any page open in a browser on the same host could POST a "simple request"
+ * (text/plain or form body, no preflight) to reload or purge; DNS rebinding gets past same-origin, not Origin.
+ * curl, scripts and Prometheus send neither header.
+ */
+function fromBrowser(req: IncomingMessage): boolean {
+  if (req.headers.origin !== undefined) return true;
+  const site = req.headers['sec-fetch-site'];
+  return site !== undefined && site !== 'none';
 }
 
 async function closeServer(server: Server): Promise<void> {

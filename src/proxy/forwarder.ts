@@ -26,7 +26,7 @@ import { onSinkDrain, sendFromCache, shapedHeaders } from './exchange-shaping.ts
 import type { GatewayExchange } from './gateway-step.ts';
 import { forwardTrailers } from './h2-compat.ts';
 import { sendLocalReply } from './local-reply.ts';
-import type { StreamedBody } from './request-body.ts';
+import { RelayedBody, type StreamedBody } from './request-body.ts';
 import { filterResponseHeaders } from './response-headers.ts';
 import type { CompiledRoute, ProxyRuntime, UpstreamRuntime } from './types.ts';
 import {
@@ -53,8 +53,8 @@ export class ProxyExchange {
   cacheUrl = '';
   /** The Host (or absolute-form authority) the cache keys by: the client's, before the upstream's replaced it. */
   cacheHost = '';
-  /** A stream (sent once, never retried), a buffer a policy read (replayable), or none. */
-  readonly body: StreamedBody | Buffer | null;
+  /** A stream (sent once; retried only when never read), a buffer a policy read (replayable), or none. */
+  body: StreamedBody | Buffer | null;
   /** The policies' view of this exchange, on routes with policies. */
   readonly gateway: GatewayExchange | undefined;
   /** The cache's ticket for this request (a miss or a revalidation); ended with the upstream's answer. */
@@ -320,8 +320,14 @@ export class ProxyExchange {
    * has no body to replay, and the budget has room. Returns false when the caller must report the failure.
    */
   #retry(outcome: AttemptOutcome): boolean {
-    // A streamed body is gone once sent; a buffered one can be sent again.
-    if ((this.body !== null && !Buffer.isBuffer(this.body)) || this.finished) return false;
+    if (this.finished) return false;
+    // A streamed body is gone once read; a buffered one can be sent again, and so can a stream undici never
+    // read (its connection failed): the client's bytes are all still unread.
+    let fresh: RelayedBody | undefined;
+    if (this.body !== null && !Buffer.isBuffer(this.body)) {
+      fresh = this.body instanceof RelayedBody ? this.body.unreadCopy() : undefined;
+      if (fresh === undefined) return false;
+    }
     const pool = this.upstream.pool;
     if (!pool.retry.canRetry(this.req.method!, outcome, this.#tries)) return false;
     if (this.#tried === undefined) this.#tried = new Set();
@@ -331,6 +337,10 @@ export class ProxyExchange {
     if (next === undefined) return false;
     this.endAttempt(outcome);
     this.log.retries++;
+    if (fresh !== undefined) {
+      fresh.owner = this;
+      this.body = fresh;
+    }
     this.start(next);
     return true;
   }

@@ -25,6 +25,8 @@ export class RelayedBody extends EventEmitter {
   readonly #limit: number;
   #seen = 0;
   #attached = false;
+  /** Whether undici ever asked for the client's bytes (a failed connect never does). */
+  #started = false;
   owner: BodyOwner | undefined = undefined;
   destroyed = false;
   readableEnded = false;
@@ -49,6 +51,7 @@ export class RelayedBody extends EventEmitter {
   /** undici calls this once it listens: only then are the client's bytes read. */
   resume(): this {
     if (this.destroyed) return this;
+    this.#started = true;
     if (!this.#attached) {
       this.#attached = true;
       const req = this.#req as IncomingMessage & { [kBody]?: RelayedBody };
@@ -70,6 +73,14 @@ export class RelayedBody extends EventEmitter {
     this.#detach();
     process.nextTick(emitClose, this);
     return this;
+  }
+
+  /**
+   * A fresh body over the same client request when this one was never read (its connection failed before
+   * undici asked for a byte), so the request can go to another target; undefined once any byte was read.
+   */
+  unreadCopy(): RelayedBody | undefined {
+    return this.#started ? undefined : new RelayedBody(this.#req, this.#limit);
   }
 
   /** A chunk from the client, counted against the limit before undici sees it. */
