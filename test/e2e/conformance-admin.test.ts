@@ -12,7 +12,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { rawExchange, startUpstream, statusOf, type TestServer } from '../helpers/http.ts';
+import { fetchRaw, rawExchange, startUpstream, statusOf, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 import { makeCert } from '../helpers/tls-certs.ts';
 
@@ -30,19 +30,7 @@ function call(
   headers: Record<string, string> = {},
   timeoutMs = 10_000,
 ): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () =>
-        resolve({ status: res.statusCode!, headers: res.headers, body: Buffer.concat(chunks).toString() }),
-      );
-      res.on('error', reject);
-    });
-    req.setTimeout(timeoutMs, () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
-    req.on('error', reject);
-    req.end(body);
-  });
+  return fetchRaw(url, { method, body, headers, timeoutMs });
 }
 
 /** A problem+json reply with this status and code, with nothing internal in it. */
