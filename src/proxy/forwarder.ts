@@ -139,7 +139,9 @@ export class ProxyExchange {
     }
     // A client pinned by a valid cookie keeps it; anyone else (or a client moved by a retry) gets a new one.
     if (sticky !== undefined && (next !== undefined || pinnedTarget === undefined)) {
-      this.#setCookie = sticky.setCookieFor(target);
+      // Secure when the client reached the edge over HTTPS (this listener's TLS, or a trusted proxy's).
+      const secure = this.headers['x-forwarded-proto'] === 'https';
+      this.#setCookie = secure ? `${sticky.setCookieFor(target)}; Secure` : sticky.setCookieFor(target);
     }
     this.target = target;
     this.log.target = target.key;

@@ -182,7 +182,9 @@ describe('conformance: load balancing under broken backends and hostile clients'
   const checks = (extra = '') =>
     `health: { active: { path: /healthz, interval: 100ms, timeout: 300ms, healthyThreshold: 2, unhealthyThreshold: 1${extra} }, passive: { consecutiveFailures: 0 } }`;
   const p: PorticoProcess = await startPortico(`
-listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
+listeners:
+  - { name: web, protocol: http, address: 127.0.0.1:0 }
+  - { name: edge, protocol: http, address: 127.0.0.1:0, trustedProxies: [127.0.0.1/32] }
 upstreams:
   - name: post-reset
     balance: round-robin
@@ -380,7 +382,7 @@ routes:
   });
 
   describe('sticky sessions', () => {
-    it('Set-Cookie carries Path=/, HttpOnly, SameSite=Lax and the ttl as Max-Age, and names no address', async () => {
+    it('Set-Cookie carries Path=/, HttpOnly, SameSite=Lax, the ttl as Max-Age and Secure over HTTPS, and names no address', async () => {
       assert.ok(await until(() => st.every((b) => b.checks >= 1)));
       assert.ok(await until(async () => (await send(`${base}/sticky/x`)).status === 200));
       const r = await send(`${base}/sticky/x`);
@@ -390,6 +392,14 @@ routes:
         assert.ok(sc.split('; ').includes(attr), `${attr} in ${sc}`);
       }
       assert.ok(!sc.includes('127.0.0.1') && !sc.includes(new URL(st[0]!.url).port), sc);
+      assert.ok(!sc.split('; ').includes('Secure'), `no Secure over plain HTTP: ${sc}`);
+      // Over HTTPS (here: a trusted TLS terminator in front says so) the cookie is Secure; an untrusted
+      // client saying so is ignored.
+      const edge = `http://127.0.0.1:${p.port('edge')}`;
+      const tls = await send(`${edge}/sticky/x`, { headers: { 'x-forwarded-proto': 'https' } });
+      assert.ok(tls.headers.get('set-cookie')!.split('; ').includes('Secure'), tls.headers.get('set-cookie')!);
+      const forged = await send(`${base}/sticky/x`, { headers: { 'x-forwarded-proto': 'https' } });
+      assert.ok(!forged.headers.get('set-cookie')!.split('; ').includes('Secure'));
     });
 
     it('forged, tampered, foreign and CR/LF-laden cookies never pin and never crash', async () => {
