@@ -125,7 +125,7 @@ class JwksServer {
 
 /** An RFC 7662 endpoint: answers per token from `answers`, or fails as `mode` says. */
 class IntrospectionServer {
-  mode: 'ok' | 'error' | 'slow' | 'garbage' = 'ok';
+  mode: 'ok' | 'error' | 'slow' | 'garbage' | 'huge' = 'ok';
   answers = new Map<string, Record<string, unknown>>();
   calls: string[] = [];
   url = '';
@@ -149,6 +149,12 @@ class IntrospectionServer {
         }
         if (this.mode === 'garbage') {
           res.writeHead(200, { 'content-type': 'application/json' }).end('<html>not json');
+          return;
+        }
+        if (this.mode === 'huge') {
+          // A valid, active answer padded past the 1 MiB cap: refused, never buffered whole.
+          const pad = 'x'.repeat(2 * 1024 * 1024);
+          res.writeHead(200, { 'content-type': 'application/json' }).end(`{"active":true,"sub":"u","pad":"${pad}"}`);
           return;
         }
         const answer = this.answers.get(token) ?? { active: false };
@@ -634,9 +640,9 @@ routes:
       }
     });
 
-    it('server 500, garbage or timeout: 503 GW_AUTH_UNAVAILABLE in bounded time, no crash', async () => {
+    it('server 500, garbage, a huge answer or timeout: 503 GW_AUTH_UNAVAILABLE in bounded time, no crash', async () => {
       introspection.answers.set('fine', { active: true, sub: 'user-1', exp: now() + 300 });
-      for (const mode of ['error', 'garbage', 'slow'] as const) {
+      for (const mode of ['error', 'garbage', 'huge', 'slow'] as const) {
         introspection.mode = mode;
         const before = echo.seen.length;
         const r = await call(p.url(), '/introspect/x', bearer(`fail-${mode}`));

@@ -7,6 +7,7 @@
 
 import type { KeyObject } from 'node:crypto';
 import { request } from 'undici';
+import { MAX_IDP_DOCUMENT_BYTES, readLimitedJson } from '../limited-json.ts';
 import { type Jwk, KeySet } from './keyset.ts';
 
 export interface RemoteJwksOptions {
@@ -90,7 +91,7 @@ export class RemoteJwks {
   }
 
   async #download(): Promise<Jwk[]> {
-    const max = this.#o.maxBytes ?? 1024 * 1024;
+    const max = this.#o.maxBytes ?? MAX_IDP_DOCUMENT_BYTES;
     const res = await request(this.#o.url, {
       method: 'GET',
       headers: { accept: 'application/jwk-set+json, application/json' },
@@ -102,17 +103,7 @@ export class RemoteJwks {
       await res.body.dump();
       throw new Error(`status ${res.statusCode}`);
     }
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of res.body) {
-      size += (chunk as Buffer).length;
-      if (size > max) {
-        res.body.destroy();
-        throw new Error('JWKS too large');
-      }
-      chunks.push(chunk as Buffer);
-    }
-    const doc = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { keys?: unknown };
+    const doc = (await readLimitedJson(res.body, max, 'JWKS')) as { keys?: unknown };
     if (!Array.isArray(doc.keys)) throw new Error('not a JWK set');
     return doc.keys.filter((k): k is Jwk => k !== null && typeof k === 'object');
   }

@@ -21,6 +21,7 @@ import { z } from 'zod';
 import { duration, headerName } from '../../config/primitives.ts';
 import { claimForwarder, forwardClaims } from '../jwt-auth/forward.ts';
 import { createTokenReader, tokenSource } from '../jwt-auth/token.ts';
+import { MAX_IDP_DOCUMENT_BYTES, readLimitedJson } from '../limited-json.ts';
 import { quoted, replyVerdict } from '../replies.ts';
 import { realm, zodParser } from '../schema.ts';
 import { CONTINUE, type Exchange, type PolicyFactory, type Verdict } from '../types.ts';
@@ -97,7 +98,10 @@ export const factory: PolicyFactory<IntrospectionOptions> = {
           deps.log.warn({ policy: name, status: res.statusCode }, 'introspection: unexpected status');
           return undefined;
         }
-        const doc = (await res.body.json()) as Record<string, unknown>;
+        const doc = (await readLimitedJson(res.body, MAX_IDP_DOCUMENT_BYTES, 'introspection answer')) as Record<
+          string,
+          unknown
+        >;
         if (doc === null || typeof doc !== 'object' || doc.active !== true) return INACTIVE;
         return { active: true, claims: Object.freeze(doc) };
       } catch (err) {
