@@ -140,8 +140,8 @@ export class ProxyExchange {
     // A client pinned by a valid cookie keeps it; anyone else (or a client moved by a retry) gets a new one.
     if (sticky !== undefined && (next !== undefined || pinnedTarget === undefined)) {
       // Secure when the client reached the edge over HTTPS (this listener's TLS, or a trusted proxy's).
-      const secure = this.headers['x-forwarded-proto'] === 'https';
-      this.#setCookie = secure ? `${sticky.setCookieFor(target)}; Secure` : sticky.setCookieFor(target);
+      const cookie = sticky.setCookieFor(target);
+      this.#setCookie = this.headers['x-forwarded-proto'] === 'https' ? `${cookie}; Secure` : cookie;
     }
     this.target = target;
     this.log.target = target.key;

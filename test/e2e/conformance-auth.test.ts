@@ -73,21 +73,41 @@ function sign(
 
 // --- servers ---
 
+/** A node:http server on 127.0.0.1:0 whose held (never answered) responses are released when it stops. */
+class TestEndpoint {
+  url = '';
+  #server: Server | undefined;
+  protected readonly held: ServerResponse[] = [];
+
+  protected async listen(server: Server, path: string): Promise<void> {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    this.#server = server;
+    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}${path}`;
+  }
+
+  async stop(): Promise<void> {
+    for (const res of this.held) res.destroy();
+    const server = this.#server;
+    if (server === undefined) return;
+    server.closeAllConnections();
+    server.close();
+    await once(server, 'close');
+  }
+}
+
 /** A JWKS endpoint whose behaviour the test switches, counting every request. */
-class JwksServer {
+class JwksServer extends TestEndpoint {
   mode: 'ok' | 'slow' | 'garbage' | 'huge' | 'error' = 'ok';
   keys: object[] = [];
   fetches = 0;
-  url = '';
-  #server: Server | undefined;
-  readonly #held: ServerResponse[] = [];
 
   async start(): Promise<void> {
     const server = createServer((_req, res) => {
       this.fetches++;
       switch (this.mode) {
         case 'slow':
-          this.#held.push(res); // never answers; released on close
+          this.held.push(res); // never answers; released on close
           return;
         case 'garbage':
           res.writeHead(200, { 'content-type': 'application/json' }).end('{"keys": [ <html>');
@@ -107,30 +127,15 @@ class JwksServer {
           res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ keys: this.keys }));
       }
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    this.#server = server;
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/jwks.json`;
-  }
-
-  async stop(): Promise<void> {
-    for (const res of this.#held) res.destroy();
-    const server = this.#server;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    server.close();
-    await once(server, 'close');
+    await this.listen(server, '/jwks.json');
   }
 }
 
 /** An RFC 7662 endpoint: answers per token from `answers`, or fails as `mode` says. */
-class IntrospectionServer {
+class IntrospectionServer extends TestEndpoint {
   mode: 'ok' | 'error' | 'slow' | 'garbage' | 'huge' = 'ok';
   answers = new Map<string, Record<string, unknown>>();
   calls: string[] = [];
-  url = '';
-  #server: Server | undefined;
-  readonly #held: ServerResponse[] = [];
 
   async start(): Promise<void> {
     const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -140,7 +145,7 @@ class IntrospectionServer {
         const token = new URLSearchParams(Buffer.concat(chunks).toString()).get('token') ?? '';
         this.calls.push(token);
         if (this.mode === 'slow') {
-          this.#held.push(res);
+          this.held.push(res);
           return;
         }
         if (this.mode === 'error') {
@@ -161,19 +166,7 @@ class IntrospectionServer {
         res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(answer));
       });
     });
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    this.#server = server;
-    this.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/introspect`;
-  }
-
-  async stop(): Promise<void> {
-    for (const res of this.#held) res.destroy();
-    const server = this.#server;
-    if (server === undefined) return;
-    server.closeAllConnections();
-    server.close();
-    await once(server, 'close');
+    await this.listen(server, '/introspect');
   }
 }
 
