@@ -3,6 +3,7 @@
  */
 import type { Dispatcher } from 'undici';
 import type { ProxyExchange } from './forwarder.ts';
+import type { RawHeaders } from './response-headers.ts';
 
 /**
  * One try against one target: undici's dispatch handler (legacy callback API, undici's native path, no
@@ -19,7 +20,7 @@ export class Attempt implements Dispatcher.DispatchHandler {
     this.abort = abort;
     if (this.exchange.attempt !== this || this.exchange.finished) abort();
   }
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void, _statusText: string): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void, _statusText: string): boolean {
     if (this.exchange.attempt !== this) return false;
     return this.exchange.onHeaders(statusCode, rawHeaders, resume);
   }

@@ -10,9 +10,10 @@ import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import { type LookupResult, PRECONDITION_FIELDS, type RouteCache, type Ticket } from './cache/cache.ts';
 import type { UpstreamRuntime } from './types.ts';
+import type { UpstreamDispatcher } from './upstream-clients.ts';
 
 const require = createRequire(import.meta.url);
-type RequestFn = (this: Dispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
+type RequestFn = (this: UpstreamDispatcher, opts: Dispatcher.RequestOptions) => Promise<Dispatcher.ResponseData>;
 let requestFn: RequestFn | undefined;
 
 /** undici's promise API, loaded on first use (the data path itself only dispatches). */

@@ -4,6 +4,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { ProxyExchange } from './forwarder.ts';
+import { fieldText, type RawHeaders } from './response-headers.ts';
 
 /** Go's HTTP client allows 5 interim responses before the final one; Portico is a little more lenient. */
 const MAX_INTERIM_RESPONSES = 8;
@@ -15,7 +16,7 @@ const MAX_INTERIM_RESPONSES = 8;
  * fetch among them, refuse an unsolicited 100), and so are unassigned codes. 101 never reaches this handler.
  * An upstream that keeps sending 1xx is cut off: each one would otherwise restart the response timeout.
  */
-export function onInterim(ex: ProxyExchange, statusCode: number, rawHeaders: Buffer[]): boolean {
+export function onInterim(ex: ProxyExchange, statusCode: number, rawHeaders: RawHeaders): boolean {
   if (++ex.interimCount > MAX_INTERIM_RESPONSES) return ex.refuse('too_many_interim_responses');
   const res = ex.res;
   if (res.headersSent || (ex.req.httpVersionMajor === 1 && ex.req.httpVersionMinor === 0)) return true;
@@ -24,11 +25,11 @@ export function onInterim(ex: ProxyExchange, statusCode: number, rawHeaders: Buf
   return true;
 }
 
-function earlyHints(res: ServerResponse, rawHeaders: Buffer[]): void {
+function earlyHints(res: ServerResponse, rawHeaders: RawHeaders): void {
   const links: string[] = [];
   for (let i = 0; i < rawHeaders.length; i += 2) {
-    if (rawHeaders[i]!.length === 4 && rawHeaders[i]!.toString('latin1').toLowerCase() === 'link') {
-      links.push(rawHeaders[i + 1]!.toString('latin1'));
+    if (rawHeaders[i]!.length === 4 && fieldText(rawHeaders[i]!).toLowerCase() === 'link') {
+      links.push(fieldText(rawHeaders[i + 1]!));
     }
   }
   if (links.length > 0) res.writeEarlyHints({ link: links });

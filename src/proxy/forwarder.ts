@@ -27,7 +27,7 @@ import type { GatewayExchange } from './gateway-step.ts';
 import { forwardTrailers } from './h2-compat.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { RelayedBody, type StreamedBody } from './request-body.ts';
-import { filterResponseHeaders } from './response-headers.ts';
+import { filterResponseHeaders, type RawHeaders } from './response-headers.ts';
 import type { CompiledRoute, ProxyRuntime, UpstreamRuntime } from './types.ts';
 import {
   BadUpstreamResponseError,
@@ -165,7 +165,7 @@ export class ProxyExchange {
     );
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void): boolean {
     if (statusCode < 200) return onInterim(this, statusCode, rawHeaders);
     if (statusCode >= 500) {
       // RFC 9110 §15: codes past 599 are not HTTP (a client treats them as a server error); never forwarded.

@@ -21,29 +21,35 @@ const DROPPED = new Set([
   'x-powered-by',
 ]);
 
-const CHUNKED = Buffer.from('chunked', 'latin1');
+/** An upstream's raw header list: Buffers from undici, strings from Portico's HTTP/1.1 client. */
+export type RawHeaders = readonly (Buffer | string)[];
+
+/** A raw header name or value as text (latin1: what the bytes were). */
+export function fieldText(field: Buffer | string): string {
+  return typeof field === 'string' ? field : field.toString('latin1');
+}
 
 /**
  * The flat header list for the client. Empty (never otherwise: the request id is always in it) when the
  * response cannot be forwarded: a `Transfer-Encoding` other than `chunked` alone, whose body would reach the
  * client still coded but unlabelled (RFC 9112 §6.1; nginx and Go's client refuse it too).
  */
-export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRuntime, requestId: string): string[] {
+export function filterResponseHeaders(raw: RawHeaders, settings: ProxySettingsRuntime, requestId: string): string[] {
   const out: string[] = [];
   let connectionTokens: string | undefined;
   let via: string | undefined;
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1');
+    const name = fieldText(raw[i]!);
     const lower = name.length < 20 ? name.toLowerCase() : name;
     if (DROPPED.has(lower)) {
       if (lower === 'connection') {
         // Every Connection field line counts (RFC 9110 §5.3: a list may be split over several lines).
-        const value = raw[i + 1]!.toString('latin1');
+        const value = fieldText(raw[i + 1]!);
         connectionTokens = connectionTokens === undefined ? value : `${connectionTokens}, ${value}`;
       } else if (lower === 'transfer-encoding' && !isChunked(raw[i + 1]!)) return [];
       continue;
     }
-    const value = raw[i + 1]!.toString('latin1');
+    const value = fieldText(raw[i + 1]!);
     if (lower === settings.requestIdHeader) continue;
     if (settings.viaOnResponses && lower === 'via') {
       via = via === undefined ? value : `${via}, ${value}`;
@@ -61,8 +67,9 @@ export function filterResponseHeaders(raw: Buffer[], settings: ProxySettingsRunt
 }
 
 /** `chunked` in any case, without another coding. */
-function isChunked(value: Buffer): boolean {
-  return value.equals(CHUNKED) || value.toString('latin1').trim().toLowerCase() === 'chunked';
+function isChunked(value: Buffer | string): boolean {
+  const text = fieldText(value);
+  return text === 'chunked' || text.trim().toLowerCase() === 'chunked';
 }
 
 /** `keep-alive` or `close` alone: the common case, which names no other header. */

@@ -1,5 +1,4 @@
 /** @module Compiled, per-generation objects the HTTP data path reads on every request. */
-import type { Dispatcher } from 'undici';
 import type { RouteConfig } from '../config/schema.ts';
 import type { Pool, Target } from '../upstream/types.ts';
 import type { RouteGateway } from './gateway-step.ts';
@@ -8,6 +7,7 @@ import type { ResponseShaping } from './response-body.ts';
 import type { RouteAction } from './route-action.ts';
 import type { Router } from './router.ts';
 import type { AccessCheck } from './shield.ts';
+import type { UpstreamDispatcher } from './upstream-clients.ts';
 
 /** Proxy-wide settings, precomputed from `proxy:` in the config. */
 export interface ProxySettingsRuntime {
@@ -25,11 +25,11 @@ export interface ProxySettingsRuntime {
   readonly replyHeaders: Readonly<Record<string, string>> | undefined;
 }
 
-/** An upstream as the forwarder uses it: the balancer's pool plus one undici dispatcher per target. */
+/** An upstream as the forwarder uses it: the balancer's pool plus one connection pool per target. */
 export interface UpstreamRuntime {
   readonly name: string;
   readonly pool: Pool;
-  dispatcher(target: Target): Dispatcher;
+  dispatcher(target: Target): UpstreamDispatcher;
   /** The Host header for `target` (`host:port`, port omitted when default). */
   hostHeader(target: Target): string;
   /** `http2: true`: undici may speak HTTP/2 to the targets, where a request body must be a real stream. */

@@ -22,7 +22,7 @@ import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
-import { filterResponseHeaders, flatToObject } from './response-headers.ts';
+import { filterResponseHeaders, flatToObject, type RawHeaders } from './response-headers.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute, ProxySettingsRuntime } from './types.ts';
 import { replyForUpstreamError, unavailableReply } from './upstream-errors.ts';
@@ -350,7 +350,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     if (this.#client.destroyed) abort(new Error('client closed'));
   }
 
-  onUpgrade(statusCode: number, rawHeaders: Buffer[] | string[] | null, upstream: Duplex): void {
+  onUpgrade(statusCode: number, rawHeaders: RawHeaders | null, upstream: Duplex): void {
     this.#upgraded = true;
     const client = this.#client;
     const raw = rawHeaders ?? [];
@@ -373,7 +373,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     // The upstream's headers (Sec-WebSocket-Accept / -Protocol / -Extensions as sent) minus hop-by-hop ones,
     // its Server and request id; Upgrade and Connection are this hop's (RFC 9110 §7.8).
     let head = 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n';
-    head += this.#headerLines(raw as Buffer[]);
+    head += this.#headerLines(raw);
     client.write(`${head}\r\n`);
     // Bytes the client sent after its request, before the 101 (frames it did not wait to send).
     if (this.#head.length > 0) upstream.write(this.#head);
@@ -381,7 +381,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     this.#tunnels.connect(client, upstream, this.#idle, () => this.#log(performance.now() - startedAt));
   }
 
-  onHeaders(statusCode: number, rawHeaders: Buffer[], resume: () => void): boolean {
+  onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void): boolean {
     if (statusCode < 200) return true;
     // Not upgraded: relay the answer; the client connection closes after it (it is in an unknown state).
     this.#status = statusCode;
@@ -416,7 +416,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   }
 
   /** The upstream's end-to-end headers as lines, plus the route's response header rules and ours. */
-  #headerLines(raw: Buffer[]): string {
+  #headerLines(raw: RawHeaders): string {
     const flat = filterResponseHeaders(raw, this.#settings, this.#id);
     let lines = '';
     if (this.#route.responseHeaders === undefined && this.replyHeaders === undefined) {

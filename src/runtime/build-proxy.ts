@@ -2,7 +2,6 @@
  * @module Builds one generation's HTTP data path from a checked config: pools, dispatchers, router and
  * compiled routes. Everything per-request code needs is computed here, once.
  */
-import type { Dispatcher } from 'undici';
 import type { Config, RouteConfig, UpstreamConfig } from '../config/schema.ts';
 import { createChain } from '../gateway/chain.ts';
 import { createConsumerDirectory } from '../gateway/consumers.ts';
@@ -20,7 +19,7 @@ import { createRouter } from '../proxy/router.ts';
 import { createAccessCheck } from '../proxy/shield.ts';
 import { resolveUpstreamTls } from '../proxy/tls/upstream-tls.ts';
 import type { CompiledRoute, ProxyRuntime, ProxySettingsRuntime, UpstreamRuntime } from '../proxy/types.ts';
-import type { ClientSettings, UpstreamClients } from '../proxy/upstream-clients.ts';
+import type { ClientSettings, UpstreamClients, UpstreamDispatcher } from '../proxy/upstream-clients.ts';
 import type { Store } from '../state/types.ts';
 import { createPool } from '../upstream/pool.ts';
 import type { Registry } from '../upstream/registry.ts';
@@ -111,14 +110,14 @@ function createUpstreamRuntime(
     tls: resolveUpstreamTls(config.tls),
     http2: config.http2,
   };
-  const dispatchers = new Map<Target, Dispatcher>();
+  const dispatchers = new Map<Target, UpstreamDispatcher>();
   const hostHeaders = new Map<Target, string>();
-  const acquired: Dispatcher[] = [];
+  const acquired: UpstreamDispatcher[] = [];
   return {
     name: config.name,
     pool,
     mayUseHttp2: config.http2,
-    dispatcher(target: Target): Dispatcher {
+    dispatcher(target: Target): UpstreamDispatcher {
       let d = dispatchers.get(target);
       if (d === undefined) {
         d = clients.acquire(target.origin, settings);
@@ -139,7 +138,7 @@ function createUpstreamRuntime(
       return h;
     },
     releaseAll() {
-      for (const d of acquired) clients.release(d as never);
+      for (const d of acquired) clients.release(d);
       acquired.length = 0;
       dispatchers.clear();
     },

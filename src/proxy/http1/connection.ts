@@ -1,0 +1,537 @@
+/**
+ * @module One HTTP/1.1 connection to an upstream: writes a request, parses its response with llhttp, and goes
+ * back to its pool when both ends of the exchange are complete and the response allows keep-alive.
+ *
+ * One request at a time (no pipelining). A response completes the request only when the bytes after it are
+ * exactly none: a backend that sends more than it framed (a second response, or the start of one) has its
+ * connection closed, so those bytes can never become the answer to the next request (response splitting).
+ * Timers are three `Timeout`s per connection, refreshed rather than re-created; each checks on firing that
+ * the state it guards still holds.
+ */
+import type { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import {
+  aborted,
+  headersOverflow,
+  idleTimeout,
+  requestBodyFailed,
+  responseTimeout,
+  UpstreamClientError,
+  UpstreamClosedError,
+} from './errors.ts';
+import { createResponseParser, type ParserCallbacks, type ResponseParser } from './llhttp.ts';
+import { type Framing, type HeaderValue, requestHead } from './request-head.ts';
+
+/** A request body read through events: a client request relay, or any Readable. */
+export interface BodySource extends EventEmitter {
+  pause(): unknown;
+  resume(): unknown;
+  destroy?(err?: Error): unknown;
+}
+
+export interface DispatchOptions {
+  readonly method: string;
+  readonly path: string;
+  readonly headers?: Readonly<Record<string, HeaderValue>> | null;
+  readonly body?: Buffer | string | BodySource | null;
+  /** Ask for a protocol switch (`websocket`): a 101 hands the socket to `onUpgrade`. */
+  readonly upgrade?: string | null;
+  readonly origin?: unknown;
+}
+
+/** undici's dispatch handler contract (its legacy callback API), which every handler in Portico implements. */
+export interface DispatchHandler {
+  onConnect?(abort: (err?: Error) => void): void;
+  /** Interim (1xx) heads too; returning false pauses the response until `resume` is called. */
+  onHeaders?(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean;
+  onData?(chunk: Buffer): boolean;
+  onComplete?(trailers: string[]): void;
+  onError?(err: Error): void;
+  onUpgrade?(statusCode: number, rawHeaders: string[], socket: Duplex): void;
+}
+
+/** One dispatched request: its options, its handler, and the abort function the handler is given. */
+export class PendingRequest {
+  readonly opts: DispatchOptions;
+  readonly handler: DispatchHandler;
+  connection: Http1Connection | undefined = undefined;
+  readonly abort: (err?: Error) => void;
+  constructor(opts: DispatchOptions, handler: DispatchHandler) {
+    this.opts = opts;
+    this.handler = handler;
+    this.abort = (err?: Error): void => this.connection?.abortRequest(this, err);
+  }
+}
+
+/** What a connection needs from its pool. */
+export interface ConnectionOwner {
+  readonly host: string;
+  readonly responseTimeout: number;
+  readonly idleTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly maxHeaderSize: number;
+  /** The connection finished an exchange and may serve another. */
+  release(conn: Http1Connection): void;
+  /** The connection is gone (closed, broken or handed to an upgrade). */
+  remove(conn: Http1Connection): void;
+}
+
+const NO_TRAILERS: string[] = [];
+
+export class Http1Connection implements ParserCallbacks {
+  readonly socket: Socket;
+  readonly #owner: ConnectionOwner;
+  readonly #parser: ResponseParser;
+  /** The request in flight; null while idle. */
+  #request: PendingRequest | null = null;
+  /** The final (non-1xx) head of the request in flight was delivered. */
+  #final = false;
+  #keepAlive = false;
+  /** The server's own idle limit from `Keep-Alive: timeout=N`, in ms (0: none said). */
+  #serverKeepAlive = 0;
+  #upgraded = false;
+  #upgradeHeaders: string[] = NO_TRAILERS;
+  /** A response completed inside the current `execute`. */
+  #completed = false;
+  /** The connection cannot serve another request (a protocol error, bytes nobody asked for, a close). */
+  dead = false;
+  #socketError: Error | undefined = undefined;
+  /** Header pairs delivered apart from their head (long heads) or after the body (trailers). */
+  #pairs: string[] = NO_TRAILERS;
+  #body: BodySource | undefined = undefined;
+  /**
+   * The head of a request with a streamed body, held until the body's first bytes (or its end) so both leave
+   * in one write, and so a body refused on its first chunk (over the route's limit) never reaches the upstream.
+   */
+  #heldHead: string | undefined = undefined;
+  /** Bytes of a Content-Length body still to send; -1 when chunked. */
+  #bodyRemaining = 0;
+  #paused = false;
+  #responseTimer: NodeJS.Timeout | undefined = undefined;
+  #idleTimer: NodeJS.Timeout | undefined = undefined;
+  #keepAliveTimer: NodeJS.Timeout | undefined = undefined;
+  readonly resume: () => void;
+
+  constructor(socket: Socket, owner: ConnectionOwner) {
+    this.socket = socket;
+    this.#owner = owner;
+    this.#parser = createResponseParser(this, owner.maxHeaderSize);
+    this.resume = () => this.#resumeReading();
+    (socket as Socket & { [kConnection]?: Http1Connection })[kConnection] = this;
+    socket.on('data', onSocketData);
+    socket.on('error', onSocketError);
+    socket.on('close', onSocketClose);
+    socket.on('drain', onSocketDrain);
+  }
+
+  get busy(): boolean {
+    return this.#request !== null;
+  }
+
+  /** Sends `req` on this (connected, idle) connection. */
+  run(req: PendingRequest): void {
+    this.#request = req;
+    this.#final = false;
+    this.#completed = false;
+    this.#serverKeepAlive = 0;
+    req.connection = this;
+    req.handler.onConnect?.(req.abort);
+    if (this.#request !== req) return;
+    const { method, path, headers, body, upgrade } = req.opts;
+    let framing: Framing = NO_BODY;
+    let stream: BodySource | undefined;
+    if (body != null) {
+      if (Buffer.isBuffer(body)) framing = body.length > 0 ? { kind: 'length', length: body.length } : NO_BODY;
+      else if (typeof body === 'string') framing = { kind: 'length', length: Buffer.byteLength(body) };
+      else {
+        stream = body;
+        const declared = headers?.['content-length'];
+        framing = declared === undefined ? CHUNKED : { kind: 'length', length: Number(declared) };
+      }
+    }
+    let head: string;
+    try {
+      head = requestHead(method, path, headers, framing, this.#owner.host, upgrade ?? undefined);
+    } catch (err) {
+      this.#request = null;
+      req.connection = undefined;
+      this.#owner.release(this);
+      req.handler.onError?.(err as Error);
+      return;
+    }
+    // After a switch was asked for, the upstream's parser may be in any state: never reused.
+    if (upgrade != null) this.dead = true;
+    const socket = this.socket;
+    if (stream === undefined) {
+      if (framing.kind === 'length') {
+        socket.cork();
+        socket.write(head, 'latin1');
+        socket.write(body as Buffer | string);
+        socket.uncork();
+      } else socket.write(head, 'latin1');
+      this.#armResponseTimer();
+    } else {
+      this.#heldHead = head;
+      this.#body = stream;
+      this.#bodyRemaining = framing.kind === 'length' ? framing.length : -1;
+      (stream as BodySource & { [kConnection]?: Http1Connection })[kConnection] = this;
+      stream.on('data', onBodyData);
+      stream.on('end', onBodyEnd);
+      stream.on('error', onBodyError);
+      stream.on('close', onBodyClose);
+      stream.resume();
+    }
+  }
+
+  /** The handler gave up on `req` (or a per-try timeout did): the connection cannot be trusted with the rest. */
+  abortRequest(req: PendingRequest, err: Error | undefined): void {
+    if (this.#request !== req) return;
+    this.#fail(err ?? aborted());
+  }
+
+  /** Closes an idle connection (keep-alive expiry, pool close). */
+  close(): void {
+    this.dead = true;
+    this.socket.destroy();
+  }
+
+  // llhttp callbacks
+
+  onHeaders(pairs: string[]): void {
+    if (this.#request === null) return;
+    if (this.#pairs === NO_TRAILERS) this.#pairs = pairs;
+    else for (const p of pairs) this.#pairs.push(p);
+  }
+
+  onHeadersComplete(
+    _major: number,
+    _minor: number,
+    given: string[] | undefined,
+    _method: unknown,
+    _url: unknown,
+    status: number,
+    statusText: string,
+    _upgrade: boolean,
+    keepAlive: boolean,
+  ): number {
+    const req = this.#request;
+    if (req === null) {
+      // A response after the one that was asked for: a misframed or hostile backend.
+      this.dead = true;
+      return 0;
+    }
+    let headers = given;
+    if (headers === undefined) {
+      headers = this.#pairs;
+      this.#pairs = NO_TRAILERS;
+    }
+    if (status === 101) {
+      if (req.opts.upgrade == null) {
+        this.#fail(new UpstreamClosedError('bad upgrade', this.socket.bytesRead));
+        return 0;
+      }
+      this.#upgraded = true;
+      this.#upgradeHeaders = headers;
+      return 0;
+    }
+    if (status < 200) {
+      req.handler.onHeaders?.(status, headers, this.resume, statusText);
+      return 0;
+    }
+    this.#final = true;
+    this.#keepAlive = keepAlive;
+    if (keepAlive) this.#serverKeepAlive = keepAliveHint(headers);
+    const more = req.handler.onHeaders?.(status, headers, this.resume, statusText);
+    if (this.#request !== req) return 0;
+    if (more === false) this.#pause();
+    return req.opts.method === 'HEAD' ? 1 : 0;
+  }
+
+  onBody(chunk: Buffer): void {
+    const req = this.#request;
+    if (req === null || !this.#final) return;
+    if (req.handler.onData?.(chunk) === false && this.#request === req) this.#pause();
+  }
+
+  onMessageComplete(): void {
+    const req = this.#request;
+    if (req === null || !this.#final) return;
+    this.#request = null;
+    req.connection = undefined;
+    const trailers = this.#pairs;
+    this.#pairs = NO_TRAILERS;
+    if (this.#body !== undefined) {
+      // Answered before the upload ended (RFC 9112 §9.3): the connection is mid-request, never reused.
+      this.dead = true;
+      this.#detachBody(true);
+    }
+    this.#completed = true;
+    req.handler.onComplete?.(trailers);
+  }
+
+  // socket events
+
+  onData(chunk: Buffer): void {
+    if (this.#request === null) {
+      // Bytes on an idle connection: nothing can make sense of them later.
+      this.close();
+      return;
+    }
+    this.#completed = false;
+    const parsed = this.#parser.execute(chunk);
+    if (typeof parsed !== 'number') {
+      this.#fail(parsed.code === 'HPE_HEADER_OVERFLOW' ? headersOverflow() : parsed);
+      return;
+    }
+    if (this.#upgraded) {
+      this.#handOver(chunk.subarray(parsed));
+      return;
+    }
+    if (this.#completed) {
+      this.#completed = false;
+      // finish() fails when bytes after the response began another message.
+      if (this.dead || !this.#keepAlive || this.#parser.finish() !== undefined) this.close();
+      else this.#owner.release(this);
+      return;
+    }
+    if (this.#final && this.#request !== null) this.#armIdleTimer();
+  }
+
+  onClose(): void {
+    this.dead = true;
+    this.#owner.remove(this);
+    if (this.#upgraded) return;
+    const req = this.#request;
+    if (req !== null) {
+      if (this.#socketError !== undefined) this.#fail(this.#socketError);
+      else if (this.#final) {
+        // A body read to EOF ends here; any other body cut short is an error.
+        const err = this.#parser.finish();
+        if (this.#request === req)
+          this.#fail(err ?? new UpstreamClosedError('other side closed', this.socket.bytesRead));
+      } else this.#fail(new UpstreamClosedError('other side closed', this.socket.bytesRead));
+    }
+    clearTimeout(this.#responseTimer);
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#keepAliveTimer);
+    setImmediate(closeParser, this.#parser);
+  }
+
+  onError(err: Error): void {
+    this.#socketError ??= err;
+  }
+
+  onDrain(): void {
+    if (this.#body !== undefined) this.#body.resume();
+  }
+
+  /** Idle in the pool: closes after the keep-alive time (or the server's own limit, a second early). */
+  startKeepAlive(): void {
+    const ms =
+      this.#serverKeepAlive > 0
+        ? Math.min(this.#owner.keepAliveTimeout, this.#serverKeepAlive)
+        : this.#owner.keepAliveTimeout;
+    if (this.#keepAliveTimer === undefined || this.#serverKeepAlive > 0) {
+      clearTimeout(this.#keepAliveTimer);
+      this.#keepAliveTimer = setTimeout(onKeepAliveTimeout, ms, this);
+      this.#keepAliveTimer.unref();
+    } else this.#keepAliveTimer.refresh();
+  }
+
+  keepAliveExpired(): void {
+    if (this.#request === null) this.close();
+  }
+
+  // request body events
+
+  bodyData(chunk: Buffer): void {
+    if (chunk.length === 0) return;
+    const socket = this.socket;
+    if (this.#bodyRemaining >= 0 && (this.#bodyRemaining -= chunk.length) < 0) {
+      this.#fail(requestBodyFailed());
+      return;
+    }
+    socket.cork();
+    this.#writeHeldHead();
+    let ok: boolean;
+    if (this.#bodyRemaining < 0) {
+      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+      socket.write(chunk);
+      ok = socket.write('\r\n', 'latin1');
+    } else ok = socket.write(chunk);
+    socket.uncork();
+    if (!this.#final) this.#armResponseTimer();
+    if (!ok) this.#body?.pause();
+  }
+
+  bodyEnd(): void {
+    if (this.#bodyRemaining > 0) {
+      this.#fail(requestBodyFailed());
+      return;
+    }
+    this.socket.cork();
+    this.#writeHeldHead();
+    if (this.#bodyRemaining < 0) this.socket.write('0\r\n\r\n', 'latin1');
+    this.socket.uncork();
+    this.#detachBody(false);
+    if (!this.#final) this.#armResponseTimer();
+  }
+
+  #writeHeldHead(): void {
+    const head = this.#heldHead;
+    if (head === undefined) return;
+    this.#heldHead = undefined;
+    this.socket.write(head, 'latin1');
+  }
+
+  bodyFailed(err: Error | undefined): void {
+    this.#fail(err ?? requestBodyFailed());
+  }
+
+  timedOut(kind: 'response' | 'idle'): void {
+    if (this.#request === null) return;
+    if (kind === 'response' && !this.#final) this.#fail(responseTimeout());
+    else if (kind === 'idle' && this.#final && !this.#paused) this.#fail(idleTimeout());
+  }
+
+  // internals
+
+  #fail(err: Error): void {
+    const req = this.#request;
+    this.#request = null;
+    this.#heldHead = undefined;
+    this.close();
+    if (this.#body !== undefined) this.#detachBody(true);
+    if (req === null) return;
+    req.connection = undefined;
+    req.handler.onError?.(err);
+  }
+
+  #detachBody(destroy: boolean): void {
+    const body = this.#body;
+    if (body === undefined) return;
+    this.#body = undefined;
+    body.removeListener('data', onBodyData);
+    body.removeListener('end', onBodyEnd);
+    body.removeListener('error', onBodyError);
+    body.removeListener('close', onBodyClose);
+    if (destroy) body.destroy?.();
+  }
+
+  #pause(): void {
+    this.#paused = true;
+    this.socket.pause();
+  }
+
+  #resumeReading(): void {
+    if (!this.#paused) return;
+    this.#paused = false;
+    this.#idleTimer?.refresh();
+    this.socket.resume();
+  }
+
+  #armResponseTimer(): void {
+    const ms = this.#owner.responseTimeout;
+    if (ms <= 0) return;
+    if (this.#responseTimer === undefined) {
+      this.#responseTimer = setTimeout(onResponseTimeout, ms, this);
+      this.#responseTimer.unref();
+    } else this.#responseTimer.refresh();
+  }
+
+  #armIdleTimer(): void {
+    const ms = this.#owner.idleTimeout;
+    if (ms <= 0) return;
+    if (this.#idleTimer === undefined) {
+      this.#idleTimer = setTimeout(onIdleTimeout, ms, this);
+      this.#idleTimer.unref();
+    } else this.#idleTimer.refresh();
+  }
+
+  /** A 101: the socket leaves the pool for the handler, with the bytes that followed the head. */
+  #handOver(rest: Buffer): void {
+    const req = this.#request!;
+    this.#request = null;
+    req.connection = undefined;
+    this.dead = true;
+    const socket = this.socket;
+    socket.removeListener('data', onSocketData);
+    socket.removeListener('error', onSocketError);
+    socket.removeListener('close', onSocketClose);
+    socket.removeListener('drain', onSocketDrain);
+    clearTimeout(this.#responseTimer);
+    clearTimeout(this.#idleTimer);
+    clearTimeout(this.#keepAliveTimer);
+    this.#owner.remove(this);
+    setImmediate(closeParser, this.#parser);
+    socket.pause();
+    if (rest.length > 0) socket.unshift(rest);
+    if (req.handler.onUpgrade === undefined) {
+      socket.destroy();
+      req.handler.onError?.(new UpstreamClientError('UND_ERR_SOCKET', 'bad upgrade'));
+      return;
+    }
+    req.handler.onUpgrade(101, this.#upgradeHeaders, socket);
+  }
+}
+
+const kConnection = Symbol('portico.http1Connection');
+const NO_BODY: Framing = { kind: 'none' };
+const CHUNKED: Framing = { kind: 'chunked' };
+
+function connectionOf(emitter: object): Http1Connection {
+  return (emitter as { [kConnection]: Http1Connection })[kConnection];
+}
+
+function onSocketData(this: Socket, chunk: Buffer): void {
+  connectionOf(this).onData(chunk);
+}
+function onSocketError(this: Socket, err: Error): void {
+  connectionOf(this).onError(err);
+}
+function onSocketClose(this: Socket): void {
+  connectionOf(this).onClose();
+}
+function onSocketDrain(this: Socket): void {
+  connectionOf(this).onDrain();
+}
+function onBodyData(this: BodySource, chunk: Buffer): void {
+  connectionOf(this).bodyData(chunk);
+}
+function onBodyEnd(this: BodySource): void {
+  connectionOf(this).bodyEnd();
+}
+function onBodyError(this: BodySource, err: Error): void {
+  connectionOf(this).bodyFailed(err);
+}
+function onBodyClose(this: BodySource): void {
+  // A close before `end`: the body was cut off (its client went away).
+  connectionOf(this).bodyFailed(undefined);
+}
+function onResponseTimeout(conn: Http1Connection): void {
+  conn.timedOut('response');
+}
+function onIdleTimeout(conn: Http1Connection): void {
+  conn.timedOut('idle');
+}
+function onKeepAliveTimeout(conn: Http1Connection): void {
+  conn.keepAliveExpired();
+}
+function closeParser(parser: ResponseParser): void {
+  parser.close();
+}
+
+/**
+ * `Keep-Alive: timeout=N` (RFC 2068 §19.7.1, still sent by many servers): the server closes idle connections
+ * after N seconds, so the pool lets go one second earlier rather than race it.
+ */
+function keepAliveHint(headers: string[]): number {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
+    const m = /timeout\s*=\s*(\d+)/i.exec(headers[i + 1]!);
+    if (m !== null) return Math.max(Number(m[1]) * 1000 - 1000, 1000);
+  }
+  return 0;
+}

@@ -1,0 +1,195 @@
+/**
+ * @module Portico's HTTP/1.1 client for one upstream origin: keep-alive connections, at most `connections` of
+ * them, requests queued in order beyond that. It takes the same `dispatch(options, handler)` call and handler
+ * callbacks as undici's Pool, which Portico uses where this client does not go (HTTP/2 upstreams).
+ *
+ * Why not undici here: on the proxy's hot path undici's layers (its request object, handler wrappers, the
+ * WebAssembly parser's copies) cost about 60 CPU µs per request on the bench VM, more than everything Portico
+ * itself does; this client writes a request in one system call and parses the answer with Node's own llhttp
+ * (bench/RESULTS.md). The connection logic is in connection.ts.
+ */
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { UpstreamTls } from '../tls/upstream-tls.ts';
+import {
+  type ConnectionOwner,
+  type DispatchHandler,
+  type DispatchOptions,
+  Http1Connection,
+  PendingRequest,
+} from './connection.ts';
+import { aborted, connectTimeout, UpstreamClientError } from './errors.ts';
+
+export interface Http1PoolOptions {
+  readonly connectTimeout: number;
+  readonly responseTimeout: number;
+  readonly idleTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly connections: number;
+  readonly tls?: UpstreamTls | undefined;
+  /** Largest response head accepted (undici's default, 16 KiB, unless set). */
+  readonly maxHeaderSize?: number;
+}
+
+export class Http1Pool implements ConnectionOwner {
+  /** `host[:port]` as a Host header, for requests that carry none. */
+  readonly host: string;
+  readonly responseTimeout: number;
+  readonly idleTimeout: number;
+  readonly keepAliveTimeout: number;
+  readonly maxHeaderSize: number;
+  readonly #hostname: string;
+  readonly #port: number;
+  readonly #tls: UpstreamTls | undefined;
+  readonly #connectTimeout: number;
+  readonly #limit: number;
+  /** Idle connections, the most recently used last (reused first: it is the least likely to be closed). */
+  readonly #idle: Http1Connection[] = [];
+  readonly #connections = new Set<Http1Connection>();
+  #connecting = 0;
+  readonly #queue: PendingRequest[] = [];
+  #closed = false;
+  #closing: Promise<void> | undefined = undefined;
+  #onClosed: (() => void) | undefined = undefined;
+
+  constructor(origin: string, options: Http1PoolOptions) {
+    const url = new URL(origin);
+    const secure = url.protocol === 'https:';
+    this.host = url.host;
+    this.#hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
+    this.#port = Number(url.port) || (secure ? 443 : 80);
+    this.#tls = secure ? (options.tls ?? DEFAULT_TLS) : undefined;
+    this.#connectTimeout = options.connectTimeout;
+    this.responseTimeout = options.responseTimeout;
+    this.idleTimeout = options.idleTimeout;
+    this.keepAliveTimeout = Math.max(options.keepAliveTimeout, 1);
+    this.#limit = Math.max(options.connections, 1);
+    this.maxHeaderSize = options.maxHeaderSize ?? 16384;
+  }
+
+  /** Sends a request; the handler hears how it goes. Always true (undici's signature: no back-pressure here). */
+  dispatch(opts: DispatchOptions, handler: DispatchHandler): boolean {
+    const req = new PendingRequest(opts, handler);
+    if (this.#closed) {
+      queueMicrotask(() => handler.onError?.(new UpstreamClientError('UND_ERR_CLOSED', 'client closed')));
+      return true;
+    }
+    const conn = this.#takeIdle();
+    if (conn !== undefined) conn.run(req);
+    else if (this.#connections.size + this.#connecting < this.#limit) this.#connect(req);
+    else this.#queue.push(req);
+    return true;
+  }
+
+  /** Stops taking requests; resolves once the ones in flight and queued are done and every connection is closed. */
+  close(): Promise<void> {
+    this.#closed = true;
+    for (const conn of this.#idle.splice(0)) conn.close();
+    this.#closing ??= new Promise((resolve) => {
+      this.#onClosed = resolve;
+    });
+    this.#checkClosed();
+    return this.#closing;
+  }
+
+  /** Closes everything now; queued requests fail. */
+  destroy(): Promise<void> {
+    this.#closed = true;
+    for (const req of this.#queue.splice(0)) req.handler.onError?.(aborted());
+    for (const conn of this.#connections) conn.close();
+    return this.close();
+  }
+
+  release(conn: Http1Connection): void {
+    const next = this.#queue.shift();
+    if (next !== undefined) {
+      conn.run(next);
+      return;
+    }
+    if (this.#closed) {
+      conn.close();
+      return;
+    }
+    this.#idle.push(conn);
+    conn.startKeepAlive();
+  }
+
+  remove(conn: Http1Connection): void {
+    if (!this.#connections.delete(conn)) return;
+    const at = this.#idle.indexOf(conn);
+    if (at >= 0) this.#idle.splice(at, 1);
+    this.#serveQueue();
+    this.#checkClosed();
+  }
+
+  #takeIdle(): Http1Connection | undefined {
+    let conn = this.#idle.pop();
+    while (conn !== undefined && conn.dead) conn = this.#idle.pop();
+    return conn;
+  }
+
+  /** Starts queued requests on connections freed or made room for. */
+  #serveQueue(): void {
+    while (this.#queue.length > 0) {
+      const conn = this.#takeIdle();
+      if (conn !== undefined) conn.run(this.#queue.shift()!);
+      else if (this.#connections.size + this.#connecting < this.#limit) this.#connect(this.#queue.shift()!);
+      else return;
+    }
+  }
+
+  #connect(req: PendingRequest): void {
+    this.#connecting++;
+    const tls = this.#tls;
+    const socket: Socket =
+      tls === undefined
+        ? netConnect({ host: this.#hostname, port: this.#port })
+        : tlsConnect({
+            host: this.#hostname,
+            port: this.#port,
+            servername: tls.servername ?? (isIP(this.#hostname) === 0 ? this.#hostname : undefined),
+            ca: tls.ca,
+            cert: tls.cert,
+            key: tls.key,
+            rejectUnauthorized: tls.rejectUnauthorized,
+            ALPNProtocols: ['http/1.1'],
+          });
+    socket.setNoDelay(true);
+    const timer =
+      this.#connectTimeout > 0 ? setTimeout(() => socket.destroy(connectTimeout()), this.#connectTimeout) : undefined;
+    const onError = (err: Error): void => {
+      clearTimeout(timer);
+      this.#connecting--;
+      socket.destroy();
+      req.handler.onError?.(err);
+      this.#serveQueue();
+      this.#checkClosed();
+    };
+    socket.once(tls === undefined ? 'connect' : 'secureConnect', () => {
+      clearTimeout(timer);
+      this.#connecting--;
+      socket.removeListener('error', onError);
+      const conn = new Http1Connection(socket, this);
+      this.#connections.add(conn);
+      conn.run(req);
+    });
+    socket.once('error', onError);
+  }
+
+  #checkClosed(): void {
+    if (!this.#closed || this.#onClosed === undefined) return;
+    if (this.#connections.size > 0 || this.#connecting > 0 || this.#queue.length > 0) return;
+    const done = this.#onClosed;
+    this.#onClosed = undefined;
+    done();
+  }
+}
+
+const DEFAULT_TLS: UpstreamTls = {
+  id: '',
+  ca: undefined,
+  servername: undefined,
+  cert: undefined,
+  key: undefined,
+  rejectUnauthorized: true,
+};
