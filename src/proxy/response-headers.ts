@@ -38,6 +38,7 @@ export function filterResponseHeaders(raw: RawHeaders, settings: ProxySettingsRu
   const out: string[] = [];
   let connectionTokens: string | undefined;
   let via: string | undefined;
+  let codings = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = fieldText(raw[i]!);
     const lower = name.length < 20 ? name.toLowerCase() : name;
@@ -46,7 +47,10 @@ export function filterResponseHeaders(raw: RawHeaders, settings: ProxySettingsRu
         // Every Connection field line counts (RFC 9110 §5.3: a list may be split over several lines).
         const value = fieldText(raw[i + 1]!);
         connectionTokens = connectionTokens === undefined ? value : `${connectionTokens}, ${value}`;
-      } else if (lower === 'transfer-encoding' && !isChunked(raw[i + 1]!)) return [];
+      } else if (lower === 'transfer-encoding' && (++codings > 1 || !isChunked(raw[i + 1]!))) {
+        // Two lines would say chunked twice, which a sender must never apply (RFC 9112 §6.1).
+        return [];
+      }
       continue;
     }
     const value = fieldText(raw[i + 1]!);

@@ -272,6 +272,9 @@ const SCRIPTS: Record<string, (s: Socket) => void> = {
   '/status/999': (s) => send(s, `HTTP/1.1 999 Weird${CRLF}content-length: 2${CRLF}${CRLF}ok`),
   '/status/1000': (s) => s.end(`HTTP/1.1 1000 Weird${CRLF}content-length: 2${CRLF}${CRLF}ok`),
   '/status/version': (s) => s.end(`HTTP/9.9 200 OK${CRLF}content-length: 2${CRLF}${CRLF}ok`),
+  // Versions llhttp parses but that cannot answer on an HTTP/1.1 connection (RFC 9112 §2.3).
+  '/status/version-2': (s) => s.end(`HTTP/2.0 200 OK${CRLF}content-length: 2${CRLF}${CRLF}ok`),
+  '/status/version-09': (s) => s.end(`HTTP/0.9 200 OK${CRLF}content-length: 2${CRLF}${CRLF}ok`),
   '/status/no-reason': (s) => send(s, `HTTP/1.1 200 ${CRLF}content-length: 2${CRLF}${CRLF}ok`),
   '/status/odd-reason': (s) => send(s, `HTTP/1.1 200 Très bien\t!${CRLF}content-length: 2${CRLF}${CRLF}ok`),
   '/status/empty': (s) => s.end(),
@@ -291,6 +294,11 @@ const SCRIPTS: Record<string, (s: Socket) => void> = {
   '/frame/te-gzip': (s) => s.end(`HTTP/1.1 200 OK${CRLF}transfer-encoding: gzip${CRLF}${CRLF}not really gzip`),
   '/frame/te-gzip-chunked': (s) =>
     send(s, `HTTP/1.1 200 OK${CRLF}transfer-encoding: gzip, chunked${CRLF}${CRLF}4${CRLF}gzip${CRLF}0${CRLF}${CRLF}`),
+  '/frame/te-twice': (s) =>
+    send(
+      s,
+      `HTTP/1.1 200 OK${CRLF}transfer-encoding: chunked${CRLF}transfer-encoding: chunked${CRLF}${CRLF}2${CRLF}ok${CRLF}0${CRLF}${CRLF}`,
+    ),
   '/frame/te-upper': (s) =>
     send(s, `HTTP/1.1 200 OK${CRLF}Transfer-Encoding: Chunked${CRLF}${CRLF}2${CRLF}ok${CRLF}0${CRLF}${CRLF}`),
   '/frame/short-body': (s) => {
@@ -474,6 +482,8 @@ ${route('early', 'early')}
       '/status/999',
       '/status/1000',
       '/status/version',
+      '/status/version-2',
+      '/status/version-09',
     ]) {
       it(`${path} → 502 GW_UPSTREAM_BAD_RESPONSE`, async () => {
         assertProblem(await call(base, path), 502, 'GW_UPSTREAM_BAD_RESPONSE');
@@ -507,6 +517,8 @@ ${route('early', 'early')}
     it('a transfer coding other than chunked → 502 (the body cannot be forwarded as is, RFC 9112 §6.1)', async () => {
       assertProblem(await call(base, '/frame/te-gzip'), 502, 'GW_UPSTREAM_BAD_RESPONSE');
       assertProblem(await call(base, '/frame/te-gzip-chunked'), 502, 'GW_UPSTREAM_BAD_RESPONSE');
+      // chunked on two lines is chunked twice, which no sender may apply (§6.1).
+      assertProblem(await call(base, '/frame/te-twice'), 502, 'GW_UPSTREAM_BAD_RESPONSE');
       const r = await call(base, '/frame/te-upper');
       assert.equal(r.status, 200, 'coding names are case-insensitive');
       assert.equal(r.body, 'ok');

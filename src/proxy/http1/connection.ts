@@ -205,8 +205,8 @@ export class Http1Connection implements ParserCallbacks {
   }
 
   onHeadersComplete(
-    _major: number,
-    _minor: number,
+    major: number,
+    minor: number,
     given: string[] | undefined,
     _method: unknown,
     _url: unknown,
@@ -219,6 +219,11 @@ export class Http1Connection implements ParserCallbacks {
     if (req === null) {
       // A response after the one that was asked for: a misframed or hostile backend.
       this.dead = true;
+      return 0;
+    }
+    if (major !== 1 || minor > 1) {
+      // llhttp takes any digit pair; only HTTP/1.0 and 1.1 can answer on this connection (RFC 9112 §2.3).
+      this.#fail(new UpstreamClientError('HPE_INVALID_VERSION', 'response version is not HTTP/1.x'));
       return 0;
     }
     let headers = given;
