@@ -108,6 +108,8 @@ export class Http1Connection implements ParserCallbacks {
   /** Bytes of a Content-Length body still to send; -1 when chunked. */
   #bodyRemaining = 0;
   #paused = false;
+  /** Bytes of a Content-Length response body still to relay without the parser (0: the parser reads). */
+  #bodyLeft = 0;
   #responseTimer: NodeJS.Timeout | undefined = undefined;
   #idleTimer: NodeJS.Timeout | undefined = undefined;
   #keepAliveTimer: NodeJS.Timeout | undefined = undefined;
@@ -250,7 +252,16 @@ export class Http1Connection implements ParserCallbacks {
     const more = req.handler.onHeaders?.(status, headers, this.resume, statusText);
     if (this.#request !== req) return 0;
     if (more === false) this.#pause();
-    return req.opts.method === 'HEAD' ? 1 : 0;
+    if (req.opts.method === 'HEAD') return 1;
+    if (status === 204 || status === 304) return 0;
+    // A Content-Length body is relayed as slices of the socket's reads (relayBody) rather than through
+    // llhttp, which copies every body chunk: told to stop after the head (2), the parser ends the message there.
+    const length = contentLength(headers);
+    if (length > 0) {
+      this.#bodyLeft = length;
+      return 2;
+    }
+    return 0;
   }
 
   onBody(chunk: Buffer): void {
@@ -261,7 +272,12 @@ export class Http1Connection implements ParserCallbacks {
 
   onMessageComplete(): void {
     const req = this.#request;
-    if (req === null || !this.#final) return;
+    // With a body left to relay, this is llhttp ending the head it was told to stop after.
+    if (req === null || !this.#final || this.#bodyLeft > 0) return;
+    this.#complete(req);
+  }
+
+  #complete(req: PendingRequest): void {
     this.#request = null;
     req.connection = undefined;
     const trailers = this.#pairs;
@@ -283,6 +299,10 @@ export class Http1Connection implements ParserCallbacks {
       this.close();
       return;
     }
+    if (this.#bodyLeft > 0) {
+      this.#relayBody(chunk);
+      return;
+    }
     this.#completed = false;
     const parsed = this.#parser.execute(chunk);
     if (typeof parsed !== 'number') {
@@ -291,6 +311,11 @@ export class Http1Connection implements ParserCallbacks {
     }
     if (this.#upgraded) {
       this.#handOver(chunk.subarray(parsed));
+      return;
+    }
+    if (this.#bodyLeft > 0 && this.#request !== null) {
+      if (parsed < chunk.length) this.#relayBody(chunk.subarray(parsed));
+      else this.#armIdleTimer();
       return;
     }
     if (this.#completed) {
@@ -353,9 +378,12 @@ export class Http1Connection implements ParserCallbacks {
   bodyData(chunk: Buffer): void {
     if (chunk.length === 0) return;
     const socket = this.socket;
-    if (this.#bodyRemaining >= 0 && (this.#bodyRemaining -= chunk.length) < 0) {
-      this.#fail(requestBodyFailed());
-      return;
+    if (this.#bodyRemaining >= 0) {
+      this.#bodyRemaining -= chunk.length;
+      if (this.#bodyRemaining < 0) {
+        this.#fail(requestBodyFailed());
+        return;
+      }
     }
     socket.cork();
     this.#writeHeldHead();
@@ -402,9 +430,34 @@ export class Http1Connection implements ParserCallbacks {
 
   // internals
 
+  /** `length` bytes of a Content-Length body (or the start of one): on to the handler, then the next read. */
+  #relayBody(chunk: Buffer): void {
+    const req = this.#request!;
+    let piece = chunk;
+    let extra = false;
+    if (chunk.length > this.#bodyLeft) {
+      piece = chunk.subarray(0, this.#bodyLeft);
+      extra = true;
+    }
+    this.#bodyLeft -= piece.length;
+    const more = req.handler.onData?.(piece);
+    if (this.#request !== req) return;
+    if (this.#bodyLeft > 0) {
+      if (more === false) this.#pause();
+      this.#armIdleTimer();
+      return;
+    }
+    // Bytes past the declared length are nobody's response: the connection goes.
+    if (extra) this.dead = true;
+    this.#complete(req);
+    if (this.dead || !this.#keepAlive) this.close();
+    else this.#owner.release(this);
+  }
+
   #fail(err: Error): void {
     const req = this.#request;
     this.#request = null;
+    this.#bodyLeft = 0;
     this.#heldHead = undefined;
     this.close();
     if (this.#body !== undefined) this.#detachBody(true);
@@ -525,6 +578,20 @@ function onKeepAliveTimeout(conn: Http1Connection): void {
 }
 function closeParser(parser: ResponseParser): void {
   parser.close();
+}
+
+/**
+ * The response's Content-Length, or -1 when it has none or a Transfer-Encoding (llhttp has already refused
+ * both together, and any malformed or repeated length), or one too large to count exactly.
+ */
+function contentLength(headers: string[]): number {
+  let length = -1;
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length === 14 && name.toLowerCase() === 'content-length') length = Number(headers[i + 1]);
+    else if (name.length === 17 && name.toLowerCase() === 'transfer-encoding') return -1;
+  }
+  return Number.isSafeInteger(length) ? length : -1;
 }
 
 /**

@@ -124,7 +124,7 @@ export class Http1Pool implements ConnectionOwner {
 
   #takeIdle(): Http1Connection | undefined {
     let conn = this.#idle.pop();
-    while (conn !== undefined && conn.dead) conn = this.#idle.pop();
+    while (conn?.dead) conn = this.#idle.pop();
     return conn;
   }
 
