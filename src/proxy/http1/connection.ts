@@ -21,7 +21,7 @@ import {
   UpstreamClosedError,
 } from './errors.ts';
 import { createResponseParser, type ParserCallbacks, type ResponseParser } from './llhttp.ts';
-import { type Framing, type HeaderValue, requestHead } from './request-head.ts';
+import { type Framing, type HeaderValue, InvalidRequestError, requestHead } from './request-head.ts';
 
 /** A request body read through events: a client request relay, or any Readable. */
 export interface BodySource extends EventEmitter {
@@ -57,10 +57,13 @@ export class PendingRequest {
   readonly handler: DispatchHandler;
   connection: Http1Connection | undefined = undefined;
   readonly abort: (err?: Error) => void;
+  /** Given to the handler with each head: reads on after a pause, and does nothing once this request is over. */
+  readonly resume: () => void;
   constructor(opts: DispatchOptions, handler: DispatchHandler) {
     this.opts = opts;
     this.handler = handler;
     this.abort = (err?: Error): void => this.connection?.abortRequest(this, err);
+    this.resume = (): void => this.connection?.resumeRequest(this);
   }
 }
 
@@ -113,13 +116,11 @@ export class Http1Connection implements ParserCallbacks {
   #responseTimer: NodeJS.Timeout | undefined = undefined;
   #idleTimer: NodeJS.Timeout | undefined = undefined;
   #keepAliveTimer: NodeJS.Timeout | undefined = undefined;
-  readonly resume: () => void;
 
   constructor(socket: Socket, owner: ConnectionOwner) {
     this.socket = socket;
     this.#owner = owner;
     this.#parser = createResponseParser(this, owner.maxHeaderSize);
-    this.resume = () => this.#resumeReading();
     (socket as Socket & { [kConnection]?: Http1Connection })[kConnection] = this;
     socket.on('data', onSocketData);
     socket.on('error', onSocketError);
@@ -143,17 +144,17 @@ export class Http1Connection implements ParserCallbacks {
     const { method, path, headers, body, upgrade } = req.opts;
     let framing: Framing = NO_BODY;
     let stream: BodySource | undefined;
-    if (body != null) {
-      if (Buffer.isBuffer(body)) framing = body.length > 0 ? { kind: 'length', length: body.length } : NO_BODY;
-      else if (typeof body === 'string') framing = { kind: 'length', length: Buffer.byteLength(body) };
-      else {
-        stream = body;
-        const declared = headers?.['content-length'];
-        framing = declared === undefined ? CHUNKED : { kind: 'length', length: Number(declared) };
-      }
-    }
     let head: string;
     try {
+      if (body != null) {
+        if (Buffer.isBuffer(body)) framing = body.length > 0 ? { kind: 'length', length: body.length } : NO_BODY;
+        else if (typeof body === 'string') framing = { kind: 'length', length: Buffer.byteLength(body) };
+        else {
+          stream = body;
+          const declared = headers?.['content-length'] ?? headers?.['Content-Length'];
+          framing = declared === undefined ? CHUNKED : { kind: 'length', length: declaredLength(declared) };
+        }
+      }
       head = requestHead(method, path, headers, framing, this.#owner.host, upgrade ?? undefined);
     } catch (err) {
       this.#request = null;
@@ -190,6 +191,12 @@ export class Http1Connection implements ParserCallbacks {
   abortRequest(req: PendingRequest, err: Error | undefined): void {
     if (this.#request !== req) return;
     this.#fail(err ?? aborted());
+  }
+
+  /** Fails the request in flight, if any, with `err` and closes the connection (pool destroy). */
+  destroy(err: Error): void {
+    if (this.#request !== null) this.#fail(err);
+    else this.close();
   }
 
   /** Closes an idle connection (keep-alive expiry, pool close). */
@@ -243,13 +250,13 @@ export class Http1Connection implements ParserCallbacks {
       return 0;
     }
     if (status < 200) {
-      req.handler.onHeaders?.(status, headers, this.resume, statusText);
+      req.handler.onHeaders?.(status, headers, req.resume, statusText);
       return 0;
     }
     this.#final = true;
     this.#keepAlive = keepAlive;
     if (keepAlive) this.#serverKeepAlive = keepAliveHint(headers);
-    const more = req.handler.onHeaders?.(status, headers, this.resume, statusText);
+    const more = req.handler.onHeaders?.(status, headers, req.resume, statusText);
     if (this.#request !== req) return 0;
     if (more === false) this.#pause();
     if (req.opts.method === 'HEAD') return 1;
@@ -280,6 +287,8 @@ export class Http1Connection implements ParserCallbacks {
   #complete(req: PendingRequest): void {
     this.#request = null;
     req.connection = undefined;
+    // Paused for a slow client on the last read: the response is whole, and the connection reads for the next.
+    if (this.#paused) this.#resumeReading();
     const trailers = this.#pairs;
     this.#pairs = NO_TRAILERS;
     if (this.#body !== undefined) {
@@ -482,6 +491,10 @@ export class Http1Connection implements ParserCallbacks {
     this.socket.pause();
   }
 
+  resumeRequest(req: PendingRequest): void {
+    if (this.#request === req) this.#resumeReading();
+  }
+
   #resumeReading(): void {
     if (!this.#paused) return;
     this.#paused = false;
@@ -578,6 +591,13 @@ function onKeepAliveTimeout(conn: Http1Connection): void {
 }
 function closeParser(parser: ResponseParser): void {
   parser.close();
+}
+
+/** A stream body's Content-Length as the caller gave it; anything but one decimal number fails the request. */
+function declaredLength(value: HeaderValue): number {
+  const text = String(value);
+  if (!/^\d{1,15}$/.test(text)) throw new InvalidRequestError('invalid content-length');
+  return Number(text);
 }
 
 /**

@@ -49,6 +49,8 @@ export class Http1Pool implements ConnectionOwner {
   #connecting = 0;
   readonly #queue: PendingRequest[] = [];
   #closed = false;
+  /** destroy(): connections still being made are dropped, not used. */
+  #destroyed = false;
   #closing: Promise<void> | undefined = undefined;
   #onClosed: (() => void) | undefined = undefined;
 
@@ -95,8 +97,9 @@ export class Http1Pool implements ConnectionOwner {
   /** Closes everything now; queued requests fail. */
   destroy(): Promise<void> {
     this.#closed = true;
+    this.#destroyed = true;
     for (const req of this.#queue.splice(0)) req.handler.onError?.(aborted());
-    for (const conn of this.#connections) conn.close();
+    for (const conn of this.#connections) conn.destroy(aborted());
     return this.close();
   }
 
@@ -169,6 +172,12 @@ export class Http1Pool implements ConnectionOwner {
       clearTimeout(timer);
       this.#connecting--;
       socket.removeListener('error', onError);
+      if (this.#destroyed) {
+        socket.destroy();
+        req.handler.onError?.(aborted());
+        this.#checkClosed();
+        return;
+      }
       const conn = new Http1Connection(socket, this);
       this.#connections.add(conn);
       conn.run(req);
