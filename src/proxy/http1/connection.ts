@@ -259,11 +259,20 @@ export class Http1Connection implements ParserCallbacks {
     const more = req.handler.onHeaders?.(status, headers, req.resume, statusText);
     if (this.#request !== req) return 0;
     if (more === false) this.#pause();
-    if (req.opts.method === 'HEAD') return 1;
-    if (status === 204 || status === 304) return 0;
+    if (req.opts.method === 'HEAD') {
+      // A backend may send the body anyway, in a later read where it would pass for the next response:
+      // a HEAD's connection is not reused (as undici does).
+      this.dead = true;
+      return 1;
+    }
+    const length = contentLength(headers);
+    if (status === 204 || status === 304) {
+      // Never a body (RFC 9110 §6.4.1); one announced anyway may still come, so the connection goes after it.
+      if (length > 0) this.dead = true;
+      return 0;
+    }
     // A Content-Length body is relayed as slices of the socket's reads (relayBody) rather than through
     // llhttp, which copies every body chunk: told to stop after the head (2), the parser ends the message there.
-    const length = contentLength(headers);
     if (length > 0) {
       this.#bodyLeft = length;
       return 2;
