@@ -53,6 +53,8 @@ export class Http1Pool implements ConnectionOwner {
   #destroyed = false;
   #closing: Promise<void> | undefined = undefined;
   #onClosed: (() => void) | undefined = undefined;
+  /** The newest TLS session ticket from this origin (`https://` targets). */
+  #tlsSession: Buffer | undefined = undefined;
 
   constructor(origin: string, options: Http1PoolOptions) {
     const url = new URL(origin);
@@ -156,7 +158,10 @@ export class Http1Pool implements ConnectionOwner {
             key: tls.key,
             rejectUnauthorized: tls.rejectUnauthorized,
             ALPNProtocols: ['http/1.1'],
+            // The last ticket the target gave: a new connection resumes rather than redoes the handshake.
+            session: this.#tlsSession,
           });
+    if (tls !== undefined) socket.on('session', (session: Buffer) => this.#rememberSession(session));
     socket.setNoDelay(true);
     const timer =
       this.#connectTimeout > 0 ? setTimeout(() => socket.destroy(connectTimeout()), this.#connectTimeout) : undefined;
@@ -183,6 +188,10 @@ export class Http1Pool implements ConnectionOwner {
       conn.run(req);
     });
     socket.once('error', onError);
+  }
+
+  #rememberSession(session: Buffer): void {
+    this.#tlsSession = session;
   }
 
   #checkClosed(): void {

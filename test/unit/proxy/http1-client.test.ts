@@ -1393,6 +1393,33 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
       }
     });
 
+    it('a new connection resumes the TLS session of an earlier one (no full handshake)', async () => {
+      const up = await startTlsUpstream();
+      const reused: boolean[] = [];
+      const tls = {
+        id: 't',
+        ca: cert,
+        servername: undefined,
+        cert: undefined,
+        key: undefined,
+        rejectUnauthorized: true,
+      };
+      const pool = newPool(up.url, { tls, keepAliveTimeout: 1 });
+      try {
+        for (const path of ['/a', '/b', '/c']) {
+          assertOk(await run(pool, get(path)), `tls ${path} http/1.1`);
+          for (const s of up.sockets) reused.push((s as unknown as { isSessionReused(): boolean }).isSessionReused());
+          // keepAliveTimeout 1 ms: the next request needs a new connection.
+          await sleep(50);
+        }
+        assert.equal(reused[0], false, 'the first connection makes a full handshake');
+        assert.ok(reused.slice(1).every(Boolean), `later connections resume: ${reused}`);
+      } finally {
+        await pool.destroy();
+        await up.close();
+      }
+    });
+
     it('without the CA, the self-signed certificate is refused with a certificate error', async () => {
       const up = await startTlsUpstream();
       const pool = newPool(up.url);
