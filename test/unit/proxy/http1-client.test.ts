@@ -20,6 +20,7 @@ import {
   onRequests,
   type RawConnection,
   type RawRequest,
+  type RawUpstream,
   startAnsweringUpstream,
   startRawUpstream,
 } from '../../helpers/raw-upstream.ts';
@@ -35,6 +36,22 @@ const DEFAULTS: Http1PoolOptions = {
 
 function newPool(origin: string, options: Partial<Http1PoolOptions> = {}): Http1Pool {
   return new Http1Pool(origin, { ...DEFAULTS, ...options });
+}
+
+/** Runs `body` with a raw upstream answering by `answer` and a pool to it; both are closed afterwards. */
+async function withUpstream(
+  answer: Parameters<typeof startAnsweringUpstream>[0],
+  options: Partial<Http1PoolOptions> | undefined,
+  body: (pool: Http1Pool, up: RawUpstream) => Promise<void>,
+): Promise<void> {
+  const up = await startAnsweringUpstream(answer);
+  const pool = newPool(up.url, options);
+  try {
+    await body(pool, up);
+  } finally {
+    await pool.destroy();
+    await up.close();
+  }
 }
 
 type ClientError = Error & { code?: string; socket?: { bytesRead: number } };
@@ -192,21 +209,20 @@ function assertOk(x: Exchange, body: string): void {
 describe('Http1Pool (HTTP/1.1 upstream client)', () => {
   describe('keep-alive', () => {
     it('two sequential requests reuse one TCP connection', async () => {
-      const up = await startAnsweringUpstream((req) => ok(`answer ${req.path}`));
-      const pool = newPool(up.url);
-      try {
-        const a = await run(pool, get('/a'));
-        const b = await run(pool, get('/b'));
-        assertOk(a, 'answer /a');
-        assertOk(b, 'answer /b');
-        assert.deepEqual(a.headers, ['Content-Length', '9']);
-        assert.equal(up.connections.length, 1);
-        const sent = up.connections[0]!.received().toString('latin1');
-        assert.match(sent, /^GET \/a HTTP\/1\.1\r\nhost: upstream\.test\r\n\r\nGET \/b HTTP\/1\.1\r\n/);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        (req) => ok(`answer ${req.path}`),
+        undefined,
+        async (pool, up) => {
+          const a = await run(pool, get('/a'));
+          const b = await run(pool, get('/b'));
+          assertOk(a, 'answer /a');
+          assertOk(b, 'answer /b');
+          assert.deepEqual(a.headers, ['Content-Length', '9']);
+          assert.equal(up.connections.length, 1);
+          const sent = up.connections[0]!.received().toString('latin1');
+          assert.match(sent, /^GET \/a HTTP\/1\.1\r\nhost: upstream\.test\r\n\r\nGET \/b HTTP\/1\.1\r\n/);
+        },
+      );
     });
 
     it('reuses connections with a node:http upstream too', async () => {
@@ -238,34 +254,32 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     ] as const) {
       it(`after ${what} the next request uses a new connection (and the client closes the old one)`, async () => {
         // The upstream never closes: the client must.
-        const up = await startAnsweringUpstream(() => answer);
-        const pool = newPool(up.url);
-        try {
-          assertOk(await run(pool, get('/1')), body);
-          await within(up.connections[0]!.closed, 2000, 'client closes the connection');
-          assertOk(await run(pool, get('/2')), body);
-          assert.equal(up.connections.length, 2);
-        } finally {
-          await pool.destroy();
-          await up.close();
-        }
+        await withUpstream(
+          () => answer,
+          undefined,
+          async (pool, up) => {
+            assertOk(await run(pool, get('/1')), body);
+            await within(up.connections[0]!.closed, 2000, 'client closes the connection');
+            assertOk(await run(pool, get('/2')), body);
+            assert.equal(up.connections.length, 2);
+          },
+        );
       });
     }
 
     it('an idle connection is closed after keepAliveTimeout', async () => {
-      const up = await startAnsweringUpstream(() => ok('x'));
-      const pool = newPool(up.url, { keepAliveTimeout: 100 });
-      try {
-        assertOk(await run(pool, get()), 'x');
-        const t0 = Date.now();
-        await within(up.connections[0]!.closed, 2000, 'keep-alive expiry');
-        assert.ok(Date.now() - t0 >= 50, 'not closed before its time');
-        assertOk(await run(pool, get()), 'x');
-        assert.equal(up.connections.length, 2);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        () => ok('x'),
+        { keepAliveTimeout: 100 },
+        async (pool, up) => {
+          assertOk(await run(pool, get()), 'x');
+          const t0 = Date.now();
+          await within(up.connections[0]!.closed, 2000, 'keep-alive expiry');
+          assert.ok(Date.now() - t0 >= 50, 'not closed before its time');
+          assertOk(await run(pool, get()), 'x');
+          assert.equal(up.connections.length, 2);
+        },
+      );
     });
   });
 
@@ -277,49 +291,47 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         ['a single stray byte', 'X'],
       ] as const) {
         it(`bytes after a ${framing} response (${what}) close the connection; the next request gets its own answer`, async () => {
-          const up = await startAnsweringUpstream((req, conn) => {
-            // The first connection keeps answering (with a marker) if it is ever reused.
-            if (conn.index === 0) return req.index === 0 ? respond('first') + extra : ok('reused');
-            return ok('second');
-          });
-          const pool = newPool(up.url);
-          try {
-            assertOk(await run(pool, get('/1')), 'first');
-            const x = await run(pool, get('/2'));
-            assertOk(x, 'second');
-            assert.equal(up.connections.length, 2);
-            await within(up.connections[0]!.closed, 2000, 'the first connection closes');
-          } finally {
-            await pool.destroy();
-            await up.close();
-          }
+          await withUpstream(
+            (req, conn) => {
+              // The first connection keeps answering (with a marker) if it is ever reused.
+              if (conn.index === 0) return req.index === 0 ? respond('first') + extra : ok('reused');
+              return ok('second');
+            },
+            undefined,
+            async (pool, up) => {
+              assertOk(await run(pool, get('/1')), 'first');
+              const x = await run(pool, get('/2'));
+              assertOk(x, 'second');
+              assert.equal(up.connections.length, 2);
+              await within(up.connections[0]!.closed, 2000, 'the first connection closes');
+            },
+          );
         });
       }
 
     it('a Content-Length body arriving in many small reads is relayed whole; the connection is reused', async () => {
       const body = 'abcdefghijklmnopqrstuvwxyz';
-      const up = await startAnsweringUpstream((req, conn) => {
-        if (req.index > 0) return ok('again');
-        (async () => {
-          conn.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
-          for (let i = 0; i < body.length; i += 5) {
-            await sleep(3);
-            conn.socket.write(body.slice(i, i + 5));
-          }
-        })();
-        return undefined;
-      });
-      const pool = newPool(up.url);
-      try {
-        const x = await run(pool, get());
-        assertOk(x, body);
-        assert.ok(x.chunks.length > 1, 'several reads');
-        assertOk(await run(pool, get()), 'again');
-        assert.equal(up.connections.length, 1);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        (req, conn) => {
+          if (req.index > 0) return ok('again');
+          (async () => {
+            conn.socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n`);
+            for (let i = 0; i < body.length; i += 5) {
+              await sleep(3);
+              conn.socket.write(body.slice(i, i + 5));
+            }
+          })();
+          return undefined;
+        },
+        undefined,
+        async (pool, up) => {
+          const x = await run(pool, get());
+          assertOk(x, body);
+          assert.ok(x.chunks.length > 1, 'several reads');
+          assertOk(await run(pool, get()), 'again');
+          assert.equal(up.connections.length, 1);
+        },
+      );
     });
 
     for (const [status, text] of [
@@ -328,36 +340,32 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     ] as const) {
       it(`a ${status} with Content-Length has no body; its connection is not reused (a body may still come)`, async () => {
         let answered = 0;
-        const up = await startAnsweringUpstream(() =>
-          answered++ === 0 ? `HTTP/1.1 ${status} ${text}\r\nContent-Length: 5\r\n\r\n` : ok('next'),
+        await withUpstream(
+          () => (answered++ === 0 ? `HTTP/1.1 ${status} ${text}\r\nContent-Length: 5\r\n\r\n` : ok('next')),
+          undefined,
+          async (pool, up) => {
+            const x = await run(pool, get());
+            assert.equal(x.status, status);
+            assert.deepEqual(x.events, ['connect', `headers:${status}`, 'complete']);
+            assertOk(await run(pool, get()), 'next');
+            assert.equal(up.connections.length, 2);
+          },
         );
-        const pool = newPool(up.url);
-        try {
-          const x = await run(pool, get());
-          assert.equal(x.status, status);
-          assert.deepEqual(x.events, ['connect', `headers:${status}`, 'complete']);
-          assertOk(await run(pool, get()), 'next');
-          assert.equal(up.connections.length, 2);
-        } finally {
-          await pool.destroy();
-          await up.close();
-        }
       });
     }
 
     it('a body without length is read to the close and completes then', async () => {
-      const up = await startAnsweringUpstream((_req, conn) => {
-        conn.socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil ');
-        setTimeout(() => conn.socket.end('the end'), 20);
-        return undefined;
-      });
-      const pool = newPool(up.url);
-      try {
-        assertOk(await run(pool, get()), 'until the end');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        (_req, conn) => {
+          conn.socket.write('HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil ');
+          setTimeout(() => conn.socket.end('the end'), 20);
+          return undefined;
+        },
+        undefined,
+        async (pool) => {
+          assertOk(await run(pool, get()), 'until the end');
+        },
+      );
     });
 
     for (const [framing, partial, code] of [
@@ -365,130 +373,124 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
       ['chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n', 'HPE_INVALID_EOF_STATE'],
     ] as const) {
       it(`a ${framing} body cut short by a close fails with ${code} after its data`, async () => {
-        const up = await startAnsweringUpstream((_req, conn) => {
-          conn.socket.end(partial);
-          return undefined;
-        });
-        const pool = newPool(up.url);
-        try {
-          const x = await run(pool, get());
-          assert.equal(x.error?.code, code);
-          assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'error']);
-          assert.equal(x.body(), 'abc');
-        } finally {
-          await pool.destroy();
-          await up.close();
-        }
+        await withUpstream(
+          (_req, conn) => {
+            conn.socket.end(partial);
+            return undefined;
+          },
+          undefined,
+          async (pool) => {
+            const x = await run(pool, get());
+            assert.equal(x.error?.code, code);
+            assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'error']);
+            assert.equal(x.body(), 'abc');
+          },
+        );
       });
     }
   });
 
   it('bytes arriving on an idle pooled connection close it; it is not reused', async () => {
-    const up = await startAnsweringUpstream((req, conn) => {
-      if (conn.index === 0 && req.index === 0) {
-        setTimeout(() => conn.socket.write(ok('unasked')), 30);
-        return ok('first');
-      }
-      return ok(conn.index === 0 ? 'reused' : 'fresh');
-    });
-    const pool = newPool(up.url);
-    try {
-      assertOk(await run(pool, get('/1')), 'first');
-      await within(up.connections[0]!.closed, 2000, 'the idle connection closes');
-      assertOk(await run(pool, get('/2')), 'fresh');
-      assert.equal(up.connections.length, 2);
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
+    await withUpstream(
+      (req, conn) => {
+        if (conn.index === 0 && req.index === 0) {
+          setTimeout(() => conn.socket.write(ok('unasked')), 30);
+          return ok('first');
+        }
+        return ok(conn.index === 0 ? 'reused' : 'fresh');
+      },
+      undefined,
+      async (pool, up) => {
+        assertOk(await run(pool, get('/1')), 'first');
+        await within(up.connections[0]!.closed, 2000, 'the idle connection closes');
+        assertOk(await run(pool, get('/2')), 'fresh');
+        assert.equal(up.connections.length, 2);
+      },
+    );
   });
 
   describe('stale keep-alive connections', () => {
     it('an idle connection the upstream closed shortly after answering is dropped: the next request opens a new one', async () => {
       // Documented behaviour: the client sees the FIN while the connection is idle in the pool, drops it, and
       // the next request goes out on a fresh connection (no error reaches the handler).
-      const up = await startAnsweringUpstream((req, conn) => {
-        if (conn.index === 0) setTimeout(() => conn.socket.end(), 20);
-        return ok(`c${conn.index} r${req.index}`);
-      });
-      const pool = newPool(up.url);
-      try {
-        assertOk(await run(pool, get('/1')), 'c0 r0');
-        await up.connections[0]!.closed;
-        await sleep(100);
-        assertOk(await run(pool, get('/2')), 'c1 r0');
-        assert.equal(up.connections.length, 2);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        (req, conn) => {
+          if (conn.index === 0) setTimeout(() => conn.socket.end(), 20);
+          return ok(`c${conn.index} r${req.index}`);
+        },
+        undefined,
+        async (pool, up) => {
+          assertOk(await run(pool, get('/1')), 'c0 r0');
+          await up.connections[0]!.closed;
+          await sleep(100);
+          assertOk(await run(pool, get('/2')), 'c1 r0');
+          assert.equal(up.connections.length, 2);
+        },
+      );
     });
 
     it('a reused connection closed as the request goes out fails with UND_ERR_SOCKET and socket.bytesRead > 0', async () => {
       // The keep-alive race made deterministic: the upstream closes the connection on reading the second
       // request, without a byte of answer. The forwarder retries this error (isStaleConnectionError).
-      const up = await startAnsweringUpstream((req, conn) => {
-        if (conn.index === 0 && req.index === 1) {
-          conn.socket.end();
-          return undefined;
-        }
-        return ok('fine');
-      });
-      const pool = newPool(up.url);
-      try {
-        assertOk(await run(pool, get('/1')), 'fine');
-        const x = await run(pool, get('/2'));
-        assert.equal(x.error?.code, 'UND_ERR_SOCKET');
-        assert.ok(x.error.socket!.bytesRead > 0, 'a reused connection has read bytes');
-        assert.equal(isStaleConnectionError(x.error), true);
-        assert.deepEqual(x.events, ['connect', 'error']);
-        // The retry the forwarder would make goes out on a new connection.
-        assertOk(await run(pool, get('/3')), 'fine');
-        assert.equal(up.connections.length, 2);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        (req, conn) => {
+          if (conn.index === 0 && req.index === 1) {
+            conn.socket.end();
+            return undefined;
+          }
+          return ok('fine');
+        },
+        undefined,
+        async (pool, up) => {
+          assertOk(await run(pool, get('/1')), 'fine');
+          const x = await run(pool, get('/2'));
+          assert.equal(x.error?.code, 'UND_ERR_SOCKET');
+          assert.ok(x.error.socket!.bytesRead > 0, 'a reused connection has read bytes');
+          assert.equal(isStaleConnectionError(x.error), true);
+          assert.deepEqual(x.events, ['connect', 'error']);
+          // The retry the forwarder would make goes out on a new connection.
+          assertOk(await run(pool, get('/3')), 'fine');
+          assert.equal(up.connections.length, 2);
+        },
+      );
     });
 
     it('racing the upstream close gives either a fresh connection or an error the forwarder retries', async () => {
       for (let delay = 0; delay < 8; delay++) {
-        const up = await startAnsweringUpstream((_req, conn) => {
-          setTimeout(() => conn.socket.end(), delay);
-          return ok('r');
-        });
-        const pool = newPool(up.url);
-        try {
-          assertOk(await run(pool, get('/1')), 'r');
-          await sleep(delay);
-          const x = await run(pool, get('/2'));
-          if (x.error !== undefined) {
-            assert.ok(isStaleConnectionError(x.error), `delay ${delay}: ${x.error.code} ${x.error.message}`);
-            if (x.error.code === 'UND_ERR_SOCKET') assert.ok(x.error.socket!.bytesRead > 0);
-          } else assertOk(x, 'r');
-        } finally {
-          await pool.destroy();
-          await up.close();
-        }
+        await withUpstream(
+          (_req, conn) => {
+            setTimeout(() => conn.socket.end(), delay);
+            return ok('r');
+          },
+          undefined,
+          async (pool) => {
+            assertOk(await run(pool, get('/1')), 'r');
+            await sleep(delay);
+            const x = await run(pool, get('/2'));
+            if (x.error !== undefined) {
+              assert.ok(isStaleConnectionError(x.error), `delay ${delay}: ${x.error.code} ${x.error.message}`);
+              if (x.error.code === 'UND_ERR_SOCKET') assert.ok(x.error.socket!.bytesRead > 0);
+            } else assertOk(x, 'r');
+          },
+        );
       }
     });
   });
 
   it('a fresh connection closed before any response byte: UND_ERR_SOCKET with socket.bytesRead === 0', async () => {
-    const up = await startAnsweringUpstream((_req, conn) => {
-      conn.socket.end();
-      return undefined;
-    });
-    const pool = newPool(up.url);
-    try {
-      const x = await run(pool, get());
-      assert.equal(x.error?.code, 'UND_ERR_SOCKET');
-      assert.equal(x.error.socket?.bytesRead, 0);
-      assert.equal(isStaleConnectionError(x.error), false);
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
+    await withUpstream(
+      (_req, conn) => {
+        conn.socket.end();
+        return undefined;
+      },
+      undefined,
+      async (pool) => {
+        const x = await run(pool, get());
+        assert.equal(x.error?.code, 'UND_ERR_SOCKET');
+        assert.equal(x.error.socket?.bytesRead, 0);
+        assert.equal(isStaleConnectionError(x.error), false);
+      },
+    );
   });
 
   describe('connect failures', () => {
@@ -524,20 +526,19 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
 
   describe('timeouts', () => {
     it('no response head within responseTimeout: UND_ERR_HEADERS_TIMEOUT', async () => {
-      const up = await startAnsweringUpstream(() => undefined);
-      const pool = newPool(up.url, { responseTimeout: 150 });
-      try {
-        const t0 = Date.now();
-        const x = await run(pool, get());
-        const elapsed = Date.now() - t0;
-        assert.equal(x.error?.code, 'UND_ERR_HEADERS_TIMEOUT');
-        assert.ok(elapsed >= 140 && elapsed < 2000, `${elapsed}ms`);
-        assert.deepEqual(x.events, ['connect', 'error']);
-        await within(up.connections[0]!.closed, 2000, 'the connection closes');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        () => undefined,
+        { responseTimeout: 150 },
+        async (pool, up) => {
+          const t0 = Date.now();
+          const x = await run(pool, get());
+          const elapsed = Date.now() - t0;
+          assert.equal(x.error?.code, 'UND_ERR_HEADERS_TIMEOUT');
+          assert.ok(elapsed >= 140 && elapsed < 2000, `${elapsed}ms`);
+          assert.deepEqual(x.events, ['connect', 'error']);
+          await within(up.connections[0]!.closed, 2000, 'the connection closes');
+        },
+      );
     });
 
     for (const [framing, start, sent] of [
@@ -546,18 +547,17 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
       ['chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n', 'abc'],
     ] as const) {
       it(`a ${framing} body that stands still for idleTimeout: onHeaders, then UND_ERR_BODY_TIMEOUT`, async () => {
-        const up = await startAnsweringUpstream(() => start);
-        const pool = newPool(up.url, { idleTimeout: 150 });
-        try {
-          const x = await run(pool, get());
-          assert.equal(x.error?.code, 'UND_ERR_BODY_TIMEOUT');
-          const data = sent === '' ? [] : ['data'];
-          assert.deepEqual(x.events, ['connect', 'headers:200', ...data, 'error']);
-          assert.equal(x.body(), sent);
-        } finally {
-          await pool.destroy();
-          await up.close();
-        }
+        await withUpstream(
+          () => start,
+          { idleTimeout: 150 },
+          async (pool) => {
+            const x = await run(pool, get());
+            assert.equal(x.error?.code, 'UND_ERR_BODY_TIMEOUT');
+            const data = sent === '' ? [] : ['data'];
+            assert.deepEqual(x.events, ['connect', 'headers:200', ...data, 'error']);
+            assert.equal(x.body(), sent);
+          },
+        );
       });
     }
 
@@ -566,22 +566,21 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
       ['chunked', 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n', '7\r\ndefghij\r\n0\r\n\r\n'],
     ] as const) {
       it(`the idle timeout does not fire while the handler has paused a ${framing} body; after resume() it completes`, async () => {
-        const up = await startAnsweringUpstream((_req, conn) => {
-          setTimeout(() => conn.socket.write(rest), 20);
-          return start;
-        });
-        const pool = newPool(up.url, { idleTimeout: 100 });
-        try {
-          const x = dispatch(pool, get(), { onData: (ex) => ex.chunks.length > 1 });
-          await sleep(400);
-          assert.deepEqual(x.events, ['connect', 'headers:200', 'data'], 'paused: no more data, no timeout');
-          x.resume!();
-          await within(x.done, 2000, 'body after resume');
-          assertOk(x, 'abcdefghij');
-        } finally {
-          await pool.destroy();
-          await up.close();
-        }
+        await withUpstream(
+          (_req, conn) => {
+            setTimeout(() => conn.socket.write(rest), 20);
+            return start;
+          },
+          { idleTimeout: 100 },
+          async (pool) => {
+            const x = dispatch(pool, get(), { onData: (ex) => ex.chunks.length > 1 });
+            await sleep(400);
+            assert.deepEqual(x.events, ['connect', 'headers:200', 'data'], 'paused: no more data, no timeout');
+            x.resume!();
+            await within(x.done, 2000, 'body after resume');
+            assertOk(x, 'abcdefghij');
+          },
+        );
       });
     }
   });
@@ -619,13 +618,16 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
 
   describe('request bodies', () => {
     /** An upstream that records each request and answers 200. */
-    async function recordingUpstream() {
+    /** Runs `body` against an upstream that answers `done` and keeps every request it read in `seen`. */
+    async function withRecording(
+      body: (pool: Http1Pool, up: RawUpstream, seen: RawRequest[]) => Promise<void>,
+    ): Promise<void> {
       const seen: RawRequest[] = [];
-      const up = await startAnsweringUpstream((req) => {
+      const answer = (req: RawRequest): string => {
         seen.push(req);
         return ok('done');
-      });
-      return { up, seen };
+      };
+      await withUpstream(answer, undefined, (pool, up) => body(pool, up, seen));
     }
 
     /**
@@ -645,24 +647,17 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     }
 
     it('a Buffer body is sent with its Content-Length', async () => {
-      const { up, seen } = await recordingUpstream();
-      const pool = newPool(up.url);
-      try {
+      await withRecording(async (pool, _up, seen) => {
         const body = Buffer.from('hello wörld');
         assertOk(await run(pool, { method: 'POST', path: '/b', headers: {}, body }), 'done');
         assert.deepEqual(header(seen[0]!.head, 'content-length'), [String(body.length)]);
         assert.deepEqual(header(seen[0]!.head, 'transfer-encoding'), []);
         assert.deepEqual(seen[0]!.body, body);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      });
     });
 
     it('a stream body with a content-length header is sent with that length, unchunked', async () => {
-      const { up, seen } = await recordingUpstream();
-      const pool = newPool(up.url);
-      try {
+      await withRecording(async (pool, up, seen) => {
         const body = streamOf(['abc', 'de']);
         const x = await run(pool, { method: 'PUT', path: '/s', headers: { 'content-length': '5' }, body });
         assertOk(x, 'done');
@@ -672,16 +667,11 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         // The connection stays usable.
         assertOk(await run(pool, get()), 'done');
         assert.equal(up.connections.length, 1);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      });
     });
 
     it('a stream body without content-length is sent chunked, each chunk framed', async () => {
-      const { up, seen } = await recordingUpstream();
-      const pool = newPool(up.url);
-      try {
+      await withRecording(async (pool, up, seen) => {
         const body = streamOf(['abc', 'de', 'x'.repeat(300)]);
         assertOk(await run(pool, { method: 'POST', path: '/c', headers: {}, body }), 'done');
         assert.deepEqual(header(seen[0]!.head, 'transfer-encoding'), ['chunked']);
@@ -689,10 +679,7 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         assert.equal(seen[0]!.body.toString(), `3\r\nabc\r\n2\r\nde\r\n12c\r\n${'x'.repeat(300)}\r\n0\r\n\r\n`);
         // The bytes on the wire end exactly there: nothing after the last chunk.
         assert.ok(up.connections[0]!.received().toString('latin1').endsWith('\r\n0\r\n\r\n'));
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      });
     });
 
     it('a chunked stream body reaches a node:http upstream intact', async () => {
@@ -731,23 +718,16 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     });
 
     it('a stream longer than its Content-Length fails the request too', async () => {
-      const { up } = await recordingUpstream();
-      const pool = newPool(up.url);
-      try {
+      await withRecording(async (pool, up) => {
         const body = streamOf(['abc', 'defgh']);
         const x = await run(pool, { method: 'POST', path: '/long', headers: { 'content-length': '4' }, body });
         assert.equal(x.error?.code, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
         await within(up.connections[0]!.closed, 2000, 'the connection closes');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      });
     });
 
     it('POST with a null body says content-length: 0; GET with a null body has no framing headers', async () => {
-      const { up, seen } = await recordingUpstream();
-      const pool = newPool(up.url);
-      try {
+      await withRecording(async (pool, up, seen) => {
         assertOk(await run(pool, { method: 'POST', path: '/p', headers: {}, body: null }), 'done');
         assertOk(await run(pool, { method: 'GET', path: '/g', headers: {}, body: null }), 'done');
         assert.deepEqual(header(seen[0]!.head, 'content-length'), ['0']);
@@ -755,16 +735,11 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         assert.deepEqual(header(seen[1]!.head, 'content-length'), []);
         assert.deepEqual(header(seen[1]!.head, 'transfer-encoding'), []);
         assert.equal(seen[0]!.head, 'POST /p HTTP/1.1\r\nhost: ' + new URL(up.url).host + '\r\ncontent-length: 0');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      });
     });
 
     it("client-supplied transfer-encoding / content-length are replaced by the client's own framing", async () => {
-      const { up, seen } = await recordingUpstream();
-      const pool = newPool(up.url);
-      try {
+      await withRecording(async (pool, up, seen) => {
         const lying = { 'Content-Length': '99', 'Transfer-Encoding': 'chunked', 'x-keep': 'yes' };
         assertOk(await run(pool, { method: 'POST', path: '/1', headers: lying, body: Buffer.from('hello') }), 'done');
         const body = streamOf(['ab', 'cd']);
@@ -782,10 +757,7 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         assert.deepEqual(header(seen[2]!.head, 'content-length'), []);
         assert.deepEqual(header(seen[2]!.head, 'transfer-encoding'), []);
         assert.equal(up.connections.length, 1, 'the framing stayed in sync');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      });
     });
   });
 
@@ -799,22 +771,21 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
       ['a method that is not a token', { method: 'GET /x', path: '/', headers: {} }],
     ] as const) {
       it(`${what}: onError UND_ERR_INVALID_ARG and nothing written upstream`, async () => {
-        const up = await startAnsweringUpstream(() => ok('fine'));
-        const pool = newPool(up.url);
-        try {
-          const x = await run(pool, opts as DispatchOptions);
-          assert.equal(x.error?.code, 'UND_ERR_INVALID_ARG');
-          assert.deepEqual(x.events, ['connect', 'error']);
-          await sleep(50);
-          assert.equal(up.connections[0]?.received().length ?? 0, 0);
-          // The connection carried nothing: it serves the next request.
-          assertOk(await run(pool, get('/next')), 'fine');
-          assert.equal(up.connections.length, 1);
-          assert.match(up.connections[0]!.received().toString('latin1'), /^GET \/next HTTP\/1\.1\r\n/);
-        } finally {
-          await pool.destroy();
-          await up.close();
-        }
+        await withUpstream(
+          () => ok('fine'),
+          undefined,
+          async (pool, up) => {
+            const x = await run(pool, opts as DispatchOptions);
+            assert.equal(x.error?.code, 'UND_ERR_INVALID_ARG');
+            assert.deepEqual(x.events, ['connect', 'error']);
+            await sleep(50);
+            assert.equal(up.connections[0]?.received().length ?? 0, 0);
+            // The connection carried nothing: it serves the next request.
+            assertOk(await run(pool, get('/next')), 'fine');
+            assert.equal(up.connections.length, 1);
+            assert.match(up.connections[0]!.received().toString('latin1'), /^GET \/next HTTP\/1\.1\r\n/);
+          },
+        );
       });
     }
   });
@@ -855,95 +826,84 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
   });
 
   it('HEAD: a Content-Length 100 response without body completes with no data; the connection is not reused', async () => {
-    const up = await startAnsweringUpstream((req) =>
-      req.method === 'HEAD' ? 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' : ok('after head'),
+    await withUpstream(
+      (req) => (req.method === 'HEAD' ? 'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n' : ok('after head')),
+      undefined,
+      async (pool, up) => {
+        const head = await run(pool, { method: 'HEAD', path: '/h', headers: {} });
+        assert.equal(head.status, 200);
+        assert.deepEqual(head.events, ['connect', 'headers:200', 'complete']);
+        assert.deepEqual(head.headers, ['Content-Length', '100']);
+        assertOk(await run(pool, get()), 'after head');
+        assert.equal(up.connections.length, 2, 'a body sent late could pass for the next response');
+      },
     );
-    const pool = newPool(up.url);
-    try {
-      const head = await run(pool, { method: 'HEAD', path: '/h', headers: {} });
-      assert.equal(head.status, 200);
-      assert.deepEqual(head.events, ['connect', 'headers:200', 'complete']);
-      assert.deepEqual(head.headers, ['Content-Length', '100']);
-      assertOk(await run(pool, get()), 'after head');
-      assert.equal(up.connections.length, 2, 'a body sent late could pass for the next response');
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
   });
 
   it('1xx: 100 Continue and 103 Early Hints reach onHeaders before the final response', async () => {
-    const up = await startAnsweringUpstream(
+    await withUpstream(
       () =>
         'HTTP/1.1 100 Continue\r\n\r\n' +
         'HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n' +
         ok('final body'),
+      undefined,
+      async (pool, up) => {
+        const x = await run(pool, get());
+        assertOk(x, 'final body');
+        assert.deepEqual(x.events, ['connect', 'headers:100', 'headers:103', 'headers:200', 'data', 'complete']);
+        assert.deepEqual(x.interim, [
+          { status: 100, headers: [], statusText: 'Continue' },
+          { status: 103, headers: ['Link', '</style.css>; rel=preload'], statusText: 'Early Hints' },
+        ]);
+        assertOk(await run(pool, get()), 'final body');
+        assert.equal(up.connections.length, 1);
+      },
     );
-    const pool = newPool(up.url);
-    try {
-      const x = await run(pool, get());
-      assertOk(x, 'final body');
-      assert.deepEqual(x.events, ['connect', 'headers:100', 'headers:103', 'headers:200', 'data', 'complete']);
-      assert.deepEqual(x.interim, [
-        { status: 100, headers: [], statusText: 'Continue' },
-        { status: 103, headers: ['Link', '</style.css>; rel=preload'], statusText: 'Early Hints' },
-      ]);
-      assertOk(await run(pool, get()), 'final body');
-      assert.equal(up.connections.length, 1);
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
   });
 
   it('a chunked response with trailers: onComplete gets the trailer pairs', async () => {
-    const up = await startAnsweringUpstream(
+    await withUpstream(
       () =>
         'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nTrailer: X-Checksum\r\n\r\n' +
         '5\r\nhello\r\n6\r\n world\r\n0\r\nX-Checksum: abc\r\nX-Other: 1\r\n\r\n',
+      undefined,
+      async (pool, up) => {
+        const x = await run(pool, get());
+        assertOk(x, 'hello world');
+        assert.deepEqual(x.trailers, ['X-Checksum', 'abc', 'X-Other', '1']);
+        const plain = await run(pool, get());
+        assert.deepEqual(plain.trailers, ['X-Checksum', 'abc', 'X-Other', '1']);
+        assert.equal(up.connections.length, 1);
+      },
     );
-    const pool = newPool(up.url);
-    try {
-      const x = await run(pool, get());
-      assertOk(x, 'hello world');
-      assert.deepEqual(x.trailers, ['X-Checksum', 'abc', 'X-Other', '1']);
-      const plain = await run(pool, get());
-      assert.deepEqual(plain.trailers, ['X-Checksum', 'abc', 'X-Other', '1']);
-      assert.equal(up.connections.length, 1);
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
   });
 
   it('a response without trailers completes with an empty list', async () => {
-    const up = await startAnsweringUpstream(() => ok('x'));
-    const pool = newPool(up.url);
-    try {
-      assert.deepEqual((await run(pool, get())).trailers, []);
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
+    await withUpstream(
+      () => ok('x'),
+      undefined,
+      async (pool) => {
+        assert.deepEqual((await run(pool, get())).trailers, []);
+      },
+    );
   });
 
   it('a head with more than 32 fields reaches onHeaders whole (the parser hands them over in parts)', async () => {
     let extra = '';
     for (let i = 0; i < 40; i++) extra += `X-H${i}: v${i}\r\n`;
-    const up = await startAnsweringUpstream(() => ok('many', extra));
-    const pool = newPool(up.url);
-    try {
-      for (let round = 0; round < 2; round++) {
-        const x = await run(pool, get());
-        assertOk(x, 'many');
-        assert.equal(x.headers!.length, 82);
-        assert.deepEqual(x.headers!.slice(0, 4), ['Content-Length', '4', 'X-H0', 'v0']);
-        assert.deepEqual(x.headers!.slice(-2), ['X-H39', 'v39']);
-      }
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
+    await withUpstream(
+      () => ok('many', extra),
+      undefined,
+      async (pool) => {
+        for (let round = 0; round < 2; round++) {
+          const x = await run(pool, get());
+          assertOk(x, 'many');
+          assert.equal(x.headers!.length, 82);
+          assert.deepEqual(x.headers!.slice(0, 4), ['Content-Length', '4', 'X-H0', 'v0']);
+          assert.deepEqual(x.headers!.slice(-2), ['X-H39', 'v39']);
+        }
+      },
+    );
   });
 
   describe('upgrade', () => {
@@ -1004,36 +964,32 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     });
 
     it("a 101 to a request that did not ask for one: onError 'bad upgrade'", async () => {
-      const up = await startAnsweringUpstream(
+      await withUpstream(
         () => 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nxx',
+        undefined,
+        async (pool, up) => {
+          const x = await run(pool, get());
+          assert.equal(x.error?.message, 'bad upgrade');
+          assert.equal(x.error.code, 'UND_ERR_SOCKET');
+          assert.deepEqual(x.events, ['connect', 'error']);
+          await within(up.connections[0]!.closed, 2000, 'the connection closes');
+        },
       );
-      const pool = newPool(up.url);
-      try {
-        const x = await run(pool, get());
-        assert.equal(x.error?.message, 'bad upgrade');
-        assert.equal(x.error.code, 'UND_ERR_SOCKET');
-        assert.deepEqual(x.events, ['connect', 'error']);
-        await within(up.connections[0]!.closed, 2000, 'the connection closes');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
     });
 
     it('a non-101 answer to an upgrade request is an ordinary response; the connection is not reused', async () => {
-      const up = await startAnsweringUpstream((_req, conn) => ok(conn.index === 0 ? 'no switch' : 'fresh'));
-      const pool = newPool(up.url);
-      try {
-        const x = await run(pool, { method: 'GET', path: '/ws', headers: {}, upgrade: 'websocket' });
-        assertOk(x, 'no switch');
-        assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'complete']);
-        await within(up.connections[0]!.closed, 2000, 'the connection closes');
-        assertOk(await run(pool, get()), 'fresh');
-        assert.equal(up.connections.length, 2);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        (_req, conn) => ok(conn.index === 0 ? 'no switch' : 'fresh'),
+        undefined,
+        async (pool, up) => {
+          const x = await run(pool, { method: 'GET', path: '/ws', headers: {}, upgrade: 'websocket' });
+          assertOk(x, 'no switch');
+          assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'complete']);
+          await within(up.connections[0]!.closed, 2000, 'the connection closes');
+          assertOk(await run(pool, get()), 'fresh');
+          assert.equal(up.connections.length, 2);
+        },
+      );
     });
   });
 
@@ -1047,78 +1003,74 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     }
 
     it('abort() mid-response: onError once, the connection closed, no further callbacks', async () => {
-      const up = await startAnsweringUpstream((_req, conn) => slowBody(conn));
-      const pool = newPool(up.url);
-      try {
-        const x = await run(pool, get(), {
-          onData(ex) {
-            ex.abort!();
-            return true;
-          },
-        });
-        assert.equal(x.error?.code, 'UND_ERR_ABORTED');
-        await within(up.connections[0]!.closed, 2000, 'the connection closes');
-        await sleep(250);
-        assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'error']);
-        x.abort!();
-        assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'error'], 'a second abort does nothing');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        (_req, conn) => slowBody(conn),
+        undefined,
+        async (pool, up) => {
+          const x = await run(pool, get(), {
+            onData(ex) {
+              ex.abort!();
+              return true;
+            },
+          });
+          assert.equal(x.error?.code, 'UND_ERR_ABORTED');
+          await within(up.connections[0]!.closed, 2000, 'the connection closes');
+          await sleep(250);
+          assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'error']);
+          x.abort!();
+          assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'error'], 'a second abort does nothing');
+        },
+      );
     });
 
     it('abort(err) from outside while the body is pending: onError gets err', async () => {
-      const up = await startAnsweringUpstream((_req, conn) => slowBody(conn));
-      const pool = newPool(up.url);
-      try {
-        const x = dispatch(pool, get());
-        for (let i = 0; i < 200 && !x.events.includes('data'); i++) await sleep(5);
-        const reason = new Error('per-try timeout');
-        x.abort!(reason);
-        await within(x.done, 1000, 'abort');
-        assert.equal(x.error, reason);
-        await sleep(250);
-        assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'error']);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        (_req, conn) => slowBody(conn),
+        undefined,
+        async (pool) => {
+          const x = dispatch(pool, get());
+          for (let i = 0; i < 200 && !x.events.includes('data'); i++) await sleep(5);
+          const reason = new Error('per-try timeout');
+          x.abort!(reason);
+          await within(x.done, 1000, 'abort');
+          assert.equal(x.error, reason);
+          await sleep(250);
+          assert.deepEqual(x.events, ['connect', 'headers:200', 'data', 'error']);
+        },
+      );
     });
 
     it('abort() inside onHeaders: onError once, no data, the connection closed', async () => {
-      const up = await startAnsweringUpstream(() => ok('a body that must not be delivered'));
-      const pool = newPool(up.url);
-      try {
-        const x = await run(pool, get(), {
-          onHeaders(ex) {
-            ex.abort!();
-            return true;
-          },
-        });
-        await within(up.connections[0]!.closed, 2000, 'the connection closes');
-        await sleep(50);
-        assert.deepEqual(x.events, ['connect', 'headers:200', 'error']);
-        assert.equal(x.error?.code, 'UND_ERR_ABORTED');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        () => ok('a body that must not be delivered'),
+        undefined,
+        async (pool, up) => {
+          const x = await run(pool, get(), {
+            onHeaders(ex) {
+              ex.abort!();
+              return true;
+            },
+          });
+          await within(up.connections[0]!.closed, 2000, 'the connection closes');
+          await sleep(50);
+          assert.deepEqual(x.events, ['connect', 'headers:200', 'error']);
+          assert.equal(x.error?.code, 'UND_ERR_ABORTED');
+        },
+      );
     });
 
     it('abort() inside onConnect: nothing is written upstream', async () => {
-      const up = await startAnsweringUpstream(() => ok('x'));
-      const pool = newPool(up.url);
-      try {
-        const x = await run(pool, get(), { onConnect: (ex) => ex.abort!() });
-        assert.deepEqual(x.events, ['connect', 'error']);
-        assert.equal(x.error?.code, 'UND_ERR_ABORTED');
-        await within(up.connections[0]!.closed, 2000, 'the connection closes');
-        assert.equal(up.connections[0]!.received().length, 0);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        () => ok('x'),
+        undefined,
+        async (pool, up) => {
+          const x = await run(pool, get(), { onConnect: (ex) => ex.abort!() });
+          assert.deepEqual(x.events, ['connect', 'error']);
+          assert.equal(x.error?.code, 'UND_ERR_ABORTED');
+          await within(up.connections[0]!.closed, 2000, 'the connection closes');
+          assert.equal(up.connections[0]!.received().length, 0);
+        },
+      );
     });
   });
 
@@ -1173,19 +1125,18 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     });
 
     it('destroy() while a connection is being made fails its request (nothing is sent)', async () => {
-      const up = await startAnsweringUpstream(() => ok('sent anyway'));
-      const pool = newPool(up.url);
-      try {
-        const x = dispatch(pool, get());
-        const destroyed = pool.destroy();
-        await within(x.done, 2000, 'the request settles');
-        await destroyed;
-        assert.equal(x.events.at(-1), 'error');
-        assert.equal(up.connections[0]?.received().length ?? 0, 0, 'nothing written upstream');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        () => ok('sent anyway'),
+        undefined,
+        async (pool, up) => {
+          const x = dispatch(pool, get());
+          const destroyed = pool.destroy();
+          await within(x.done, 2000, 'the request settles');
+          await destroyed;
+          assert.equal(x.events.at(-1), 'error');
+          assert.equal(up.connections[0]?.received().length ?? 0, 0, 'nothing written upstream');
+        },
+      );
     });
   });
 
@@ -1278,66 +1229,62 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     }
 
     it('a handler that paused on the last piece of a Content-Length body leaves the connection usable', async () => {
-      const up = await startAnsweringUpstream(() => ok('hello'));
-      const pool = newPool(up.url, { responseTimeout: 500 });
-      try {
-        const first = await run(pool, get('/1'), { onData: () => false });
-        assert.equal(first.events.at(-1), 'complete');
-        // The first handler never calls resume(): its response is complete.
-        assertOk(await run(pool, get('/2')), 'hello');
-        assert.equal(up.connections.length, 1);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        () => ok('hello'),
+        { responseTimeout: 500 },
+        async (pool, up) => {
+          const first = await run(pool, get('/1'), { onData: () => false });
+          assert.equal(first.events.at(-1), 'complete');
+          // The first handler never calls resume(): its response is complete.
+          assertOk(await run(pool, get('/2')), 'hello');
+          assert.equal(up.connections.length, 1);
+        },
+      );
     });
 
     it('a handler that paused on the last chunk of a chunked body does not leave the connection paused', async () => {
-      const up = await startAnsweringUpstream(() => chunked(['hello']));
-      const pool = newPool(up.url, { responseTimeout: 500 });
-      try {
-        const first = await run(pool, get('/1'), { onData: () => false });
-        assert.equal(first.events.at(-1), 'complete');
-        assertOk(await run(pool, get('/2')), 'hello');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        () => chunked(['hello']),
+        { responseTimeout: 500 },
+        async (pool) => {
+          const first = await run(pool, get('/1'), { onData: () => false });
+          assert.equal(first.events.at(-1), 'complete');
+          assertOk(await run(pool, get('/2')), 'hello');
+        },
+      );
     });
 
     // A pause takes effect at the next socket read (as in Node's own client): what one read already holds is
     // delivered, at most one read (64 KiB). The connection is never left paused for the next request.
     it('onHeaders returning false: the body read with the head is still delivered, and the connection is reusable', async () => {
-      const up = await startAnsweringUpstream(() => ok('hello'));
-      const pool = newPool(up.url, { responseTimeout: 500 });
-      try {
-        const x = await run(pool, get('/1'), { onHeaders: () => false });
-        assertOk(x, 'hello');
-        assertOk(await run(pool, get('/2')), 'hello');
-        assert.equal(up.connections.length, 1, 'one connection served both');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        () => ok('hello'),
+        { responseTimeout: 500 },
+        async (pool, up) => {
+          const x = await run(pool, get('/1'), { onHeaders: () => false });
+          assertOk(x, 'hello');
+          assertOk(await run(pool, get('/2')), 'hello');
+          assert.equal(up.connections.length, 1, 'one connection served both');
+        },
+      );
     });
 
     it('onData returning false stops reading at the next read; resume() reads on', async () => {
-      const up = await startAnsweringUpstream(() => `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n`);
-      const pool = newPool(up.url);
-      try {
-        const x = dispatch(pool, get(), { onData: () => false });
-        await sleep(100);
-        assert.deepEqual(x.events, ['connect', 'headers:200', 'data']);
-        up.connections[0]!.socket.write('2\r\ncd\r\n0\r\n\r\n');
-        await sleep(100);
-        assert.deepEqual(x.events, ['connect', 'headers:200', 'data'], 'nothing read while paused');
-        x.resume!();
-        await within(x.done, 1000, 'after resume');
-        assertOk(x, 'abcd');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withUpstream(
+        () => `HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n2\r\nab\r\n`,
+        undefined,
+        async (pool, up) => {
+          const x = dispatch(pool, get(), { onData: () => false });
+          await sleep(100);
+          assert.deepEqual(x.events, ['connect', 'headers:200', 'data']);
+          up.connections[0]!.socket.write('2\r\ncd\r\n0\r\n\r\n');
+          await sleep(100);
+          assert.deepEqual(x.events, ['connect', 'headers:200', 'data'], 'nothing read while paused');
+          x.resume!();
+          await within(x.done, 1000, 'after resume');
+          assertOk(x, 'abcd');
+        },
+      );
     });
   });
 
