@@ -403,15 +403,18 @@ export class Http1Connection implements ParserCallbacks {
         return;
       }
     }
-    socket.cork();
-    this.#writeHeldHead();
     let ok: boolean;
-    if (this.#bodyRemaining < 0) {
-      socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
-      socket.write(chunk);
-      ok = socket.write('\r\n', 'latin1');
-    } else ok = socket.write(chunk);
-    socket.uncork();
+    if (this.#bodyRemaining >= 0 && this.#heldHead === undefined) ok = socket.write(chunk);
+    else {
+      socket.cork();
+      this.#writeHeldHead();
+      if (this.#bodyRemaining < 0) {
+        socket.write(`${chunk.length.toString(16)}\r\n`, 'latin1');
+        socket.write(chunk);
+        ok = socket.write('\r\n', 'latin1');
+      } else ok = socket.write(chunk);
+      socket.uncork();
+    }
     if (!this.#final) this.#armResponseTimer();
     if (!ok) this.#body?.pause();
   }
