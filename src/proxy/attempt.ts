@@ -13,12 +13,15 @@ export class Attempt implements Dispatcher.DispatchHandler {
   readonly exchange: ProxyExchange;
   abort: ((err?: Error) => void) | undefined = undefined;
   timer: NodeJS.Timeout | undefined = undefined;
+  /** The per-try timeout passed while the request still waited for a connection. */
+  expired = false;
   constructor(exchange: ProxyExchange) {
     this.exchange = exchange;
   }
   onConnect(abort: (err?: Error) => void): void {
     this.abort = abort;
     if (this.exchange.attempt !== this || this.exchange.finished) abort();
+    else if (this.expired) abort(new PerTryTimeoutError('per-try timeout'));
   }
   onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void, _statusText: string): boolean {
     if (this.exchange.attempt !== this) return false;
@@ -44,5 +47,7 @@ class PerTryTimeoutError extends Error {
 }
 
 export function onPerTryTimeout(attempt: Attempt): void {
-  attempt.abort?.(new PerTryTimeoutError('per-try timeout'));
+  // Still queued for a connection: it is aborted as soon as it gets one.
+  if (attempt.abort === undefined) attempt.expired = true;
+  else attempt.abort(new PerTryTimeoutError('per-try timeout'));
 }

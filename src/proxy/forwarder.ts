@@ -83,6 +83,8 @@ export class ProxyExchange {
   #setCookie: string | undefined = undefined;
   #end: ((outcome: AttemptOutcome) => void) | undefined = undefined;
   #resume: (() => void) | undefined = undefined;
+  /** A drain listener is waiting on the client (or the sink) to resume the upstream. */
+  #awaitingDrain = false;
 
   constructor(
     req: IncomingMessage,
@@ -222,11 +224,18 @@ export class ProxyExchange {
     const sink = this.sink;
     if (sink !== undefined) {
       if (sink.write(chunk)) return true;
-      sink.once('drain', onSinkDrain);
+      // One listener however many chunks the rest of an upstream read brings while waiting.
+      if (!this.#awaitingDrain) {
+        this.#awaitingDrain = true;
+        sink.once('drain', onSinkDrain);
+      }
       return false;
     }
     if (this.res.write(chunk)) return true;
-    this.res.once('drain', onClientDrain);
+    if (!this.#awaitingDrain) {
+      this.#awaitingDrain = true;
+      this.res.once('drain', onClientDrain);
+    }
     return false;
   }
 
@@ -377,6 +386,7 @@ export class ProxyExchange {
   }
 
   resumeUpstream(): void {
+    this.#awaitingDrain = false;
     this.#resume?.();
   }
 

@@ -18,8 +18,19 @@ export class BadUpstreamResponseError extends Error {
 }
 
 /** Maps an undici / socket error to the local reply a client gets before any response byte was sent. */
-export function replyForUpstreamError(err: Error & { code?: string }): { reply: LocalReply; outcome: AttemptOutcome } {
+export function replyForUpstreamError(err: Error & { code?: string; connectFailure?: boolean }): {
+  reply: LocalReply;
+  outcome: AttemptOutcome;
+} {
   const code = err.code ?? '';
+  // Portico's HTTP/1.1 client marks every failure before a connection existed (a failed TLS handshake among
+  // them): no request byte was sent, so any method may go to another target.
+  if (err.connectFailure === true && code !== 'UND_ERR_CONNECT_TIMEOUT') {
+    return {
+      reply: localReply('GW_UPSTREAM_CONNECT_FAILED', `connect_failed:${code || err.name}`),
+      outcome: { kind: 'connect-failure' },
+    };
+  }
   switch (code) {
     case 'UND_ERR_CONNECT_TIMEOUT':
       // No connection, so no request byte left: a connect failure for retries (any method may go elsewhere).
@@ -117,7 +128,8 @@ export function isStaleConnectionError(err: Error & { code?: string; socket?: { 
       return err.socket?.bytesRead === undefined || err.socket.bytesRead > 0;
     case 'ECONNRESET':
     case 'EPIPE':
-      return true;
+      // Portico's HTTP/1.1 client says how much the connection had read; undici (HTTP/2) does not.
+      return err.socket?.bytesRead === undefined || err.socket.bytesRead > 0;
     default:
       return false;
   }

@@ -315,6 +315,7 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   #headSent = false;
   #upgraded = false;
   #resume: (() => void) | undefined = undefined;
+  #awaitingDrain = false;
 
   constructor(
     client: Duplex,
@@ -395,7 +396,13 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
   onData(chunk: Buffer): boolean {
     if (this.#client.write(chunk)) return true;
-    this.#client.once('drain', () => this.#resume?.());
+    if (!this.#awaitingDrain) {
+      this.#awaitingDrain = true;
+      this.#client.once('drain', () => {
+        this.#awaitingDrain = false;
+        this.#resume?.();
+      });
+    }
     return false;
   }
 

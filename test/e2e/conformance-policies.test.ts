@@ -9,7 +9,7 @@
  * answer a normal request. Real portico process, real node:http upstream that records what it receives.
  */
 import assert from 'node:assert/strict';
-import { type IncomingHttpHeaders, request } from 'node:http';
+import type { IncomingHttpHeaders } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import {

@@ -59,6 +59,8 @@ export class PendingRequest {
   readonly abort: (err?: Error) => void;
   /** Given to the handler with each head: reads on after a pause, and does nothing once this request is over. */
   readonly resume: () => void;
+  /** Moved once to another connection before a byte of it was written (see Http1Connection#giveBack). */
+  movedOnce = false;
   constructor(opts: DispatchOptions, handler: DispatchHandler) {
     this.opts = opts;
     this.handler = handler;
@@ -78,6 +80,8 @@ export interface ConnectionOwner {
   release(conn: Http1Connection): void;
   /** The connection is gone (closed, broken or handed to an upgrade). */
   remove(conn: Http1Connection): void;
+  /** A request this connection never wrote a byte of goes first to another connection. */
+  retry(req: PendingRequest): void;
 }
 
 const NO_TRAILERS: string[] = [];
@@ -111,6 +115,8 @@ export class Http1Connection implements ParserCallbacks {
   /** Bytes of a Content-Length body still to send; -1 when chunked. */
   #bodyRemaining = 0;
   #paused = false;
+  /** Inside the handler's onConnect: an abort then has written nothing. */
+  #handingOver = false;
   /** Bytes of a Content-Length response body still to relay without the parser (0: the parser reads). */
   #bodyLeft = 0;
   #responseTimer: NodeJS.Timeout | undefined = undefined;
@@ -139,7 +145,9 @@ export class Http1Connection implements ParserCallbacks {
     this.#completed = false;
     this.#serverKeepAlive = 0;
     req.connection = this;
+    this.#handingOver = true;
     req.handler.onConnect?.(req.abort);
+    this.#handingOver = false;
     if (this.#request !== req) return;
     const { method, path, headers, body, upgrade } = req.opts;
     let framing: Framing = NO_BODY;
@@ -190,6 +198,14 @@ export class Http1Connection implements ParserCallbacks {
   /** The handler gave up on `req` (or a per-try timeout did): the connection cannot be trusted with the rest. */
   abortRequest(req: PendingRequest, err: Error | undefined): void {
     if (this.#request !== req) return;
+    if (this.#handingOver) {
+      // Given up before a byte was written (its client left while it queued): the connection stays good.
+      this.#request = null;
+      req.connection = undefined;
+      this.#owner.release(this);
+      req.handler.onError?.(err ?? aborted());
+      return;
+    }
     this.#fail(err ?? aborted());
   }
 
@@ -255,7 +271,11 @@ export class Http1Connection implements ParserCallbacks {
     }
     this.#final = true;
     this.#keepAlive = keepAlive;
-    if (keepAlive) this.#serverKeepAlive = keepAliveHint(headers);
+    if (keepAlive) {
+      this.#serverKeepAlive = keepAliveHint(headers);
+      // `timeout=1`: the server may close as soon as this response ends; reusing it would race that close.
+      if (this.#serverKeepAlive < 0) this.#keepAlive = false;
+    }
     const more = req.handler.onHeaders?.(status, headers, req.resume, statusText);
     if (this.#request !== req) return 0;
     if (more === false) this.#pause();
@@ -267,8 +287,9 @@ export class Http1Connection implements ParserCallbacks {
     }
     const length = contentLength(headers);
     if (status === 204 || status === 304) {
-      // Never a body (RFC 9110 §6.4.1); one announced anyway may still come, so the connection goes after it.
-      if (length > 0) this.dead = true;
+      // Never a body (RFC 9110 §6.4.1); one announced anyway (a length, a transfer coding) may still come, so
+      // the connection goes after it.
+      if (length !== 0 && (length > 0 || hasField(headers, 'transfer-encoding'))) this.dead = true;
       return 0;
     }
     // A Content-Length body is relayed as slices of the socket's reads (relayBody) rather than through
@@ -317,6 +338,11 @@ export class Http1Connection implements ParserCallbacks {
       this.close();
       return;
     }
+    if (this.#heldHead !== undefined) {
+      // Nothing of the request went out yet, so these bytes answer nobody: as on an idle connection.
+      this.#giveBack();
+      return;
+    }
     if (this.#bodyLeft > 0) {
       this.#relayBody(chunk);
       return;
@@ -351,7 +377,8 @@ export class Http1Connection implements ParserCallbacks {
     this.#owner.remove(this);
     if (this.#upgraded) return;
     const req = this.#request;
-    if (req !== null) {
+    if (req !== null && this.#heldHead !== undefined) this.#giveBack();
+    else if (req !== null) {
       if (this.#socketError !== undefined) this.#fail(this.#socketError);
       else if (this.#final) {
         // A body read to EOF ends here; any other body cut short is an error.
@@ -367,7 +394,11 @@ export class Http1Connection implements ParserCallbacks {
   }
 
   onError(err: Error): void {
-    this.#socketError ??= err;
+    // How many bytes this connection had read tells a keep-alive race (it had answered before) from a fresh
+    // connection failing (upstream-errors.ts isStaleConnectionError).
+    if (this.#socketError === undefined) {
+      this.#socketError = Object.assign(err, { socket: { bytesRead: this.socket.bytesRead } });
+    }
   }
 
   onDrain(): void {
@@ -444,7 +475,8 @@ export class Http1Connection implements ParserCallbacks {
   }
 
   timedOut(kind: 'response' | 'idle'): void {
-    if (this.#request === null) return;
+    // A timer left from an earlier request; a held head has not started the response timer yet.
+    if (this.#request === null || this.#heldHead !== undefined) return;
     if (kind === 'response' && !this.#final) this.#fail(responseTimeout());
     else if (kind === 'idle' && this.#final && !this.#paused) this.#fail(idleTimeout());
   }
@@ -473,6 +505,28 @@ export class Http1Connection implements ParserCallbacks {
     this.#complete(req);
     if (this.dead || !this.#keepAlive) this.close();
     else this.#owner.release(this);
+  }
+
+  /**
+   * The connection failed (closed, or sent bytes out of turn) while a streamed request's head was held back
+   * for its body: not a byte was written, so the request goes to another connection, once, on a connection
+   * that had served before (a fresh one failing is the target's failure).
+   */
+  #giveBack(): void {
+    const req = this.#request!;
+    if (req.movedOnce || this.socket.bytesRead === 0) {
+      this.#fail(new UpstreamClosedError('other side closed', this.socket.bytesRead));
+      return;
+    }
+    req.movedOnce = true;
+    this.#request = null;
+    this.#heldHead = undefined;
+    req.connection = undefined;
+    const body = this.#body;
+    this.#detachBody(false);
+    body?.pause();
+    this.close();
+    this.#owner.retry(req);
   }
 
   #fail(err: Error): void {
@@ -612,6 +666,15 @@ function declaredLength(value: HeaderValue): number {
   return Number(text);
 }
 
+/** Whether a field named `lower` (lower case) is among `headers`. */
+function hasField(headers: string[], lower: string): boolean {
+  for (let i = 0; i < headers.length; i += 2) {
+    const name = headers[i]!;
+    if (name.length === lower.length && name.toLowerCase() === lower) return true;
+  }
+  return false;
+}
+
 /**
  * The response's Content-Length, or -1 when it has none or a Transfer-Encoding (llhttp has already refused
  * both together, and any malformed or repeated length), or one too large to count exactly.
@@ -628,14 +691,17 @@ function contentLength(headers: string[]): number {
 
 /**
  * `Keep-Alive: timeout=N` (RFC 2068 §19.7.1, still sent by many servers): the server closes idle connections
- * after N seconds, so the pool lets go one second earlier rather than race it.
+ * after N seconds, so the pool lets go one second earlier rather than race it: the time in ms, 0 when none is
+ * said, -1 when one second early is no time at all.
  */
 function keepAliveHint(headers: string[]): number {
   for (let i = 0; i < headers.length; i += 2) {
     const name = headers[i]!;
     if (name.length !== 10 || name.toLowerCase() !== 'keep-alive') continue;
     const m = /timeout\s*=\s*(\d+)/i.exec(headers[i + 1]!);
-    if (m !== null) return Math.max(Number(m[1]) * 1000 - 1000, 1000);
+    if (m === null) continue;
+    const ms = Number(m[1]) * 1000 - 1000;
+    return ms > 0 ? ms : -1;
   }
   return 0;
 }

@@ -119,6 +119,15 @@ export class Http1Pool implements ConnectionOwner {
     conn.startKeepAlive();
   }
 
+  retry(req: PendingRequest): void {
+    if (this.#destroyed) {
+      req.handler.onError?.(aborted());
+      return;
+    }
+    this.#queue.unshift(req);
+    this.#serveQueue();
+  }
+
   remove(conn: Http1Connection): void {
     if (!this.#connections.delete(conn)) return;
     const at = this.#idle.indexOf(conn);
@@ -169,7 +178,8 @@ export class Http1Pool implements ConnectionOwner {
       clearTimeout(timer);
       this.#connecting--;
       socket.destroy();
-      req.handler.onError?.(err);
+      // Whatever failed before the connection existed (a refusal, a TLS handshake): nothing was sent.
+      req.handler.onError?.(Object.assign(err, { connectFailure: true }));
       this.#serveQueue();
       this.#checkClosed();
     };

@@ -1059,16 +1059,19 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
       );
     });
 
-    it('abort() inside onConnect: nothing is written upstream', async () => {
+    it('abort() inside onConnect: nothing is written upstream, and the connection serves the next request', async () => {
       await withUpstream(
         () => ok('x'),
         undefined,
         async (pool, up) => {
-          const x = await run(pool, get(), { onConnect: (ex) => ex.abort!() });
+          const x = await run(pool, get('/gone'), { onConnect: (ex) => ex.abort!() });
           assert.deepEqual(x.events, ['connect', 'error']);
           assert.equal(x.error?.code, 'UND_ERR_ABORTED');
-          await within(up.connections[0]!.closed, 2000, 'the connection closes');
+          await sleep(50);
           assert.equal(up.connections[0]!.received().length, 0);
+          assertOk(await run(pool, get('/next')), 'x');
+          assert.equal(up.connections.length, 1, 'the connection was kept');
+          assert.doesNotMatch(up.connections[0]!.received().toString('latin1'), /\/gone/);
         },
       );
     });
