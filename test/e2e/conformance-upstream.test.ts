@@ -10,6 +10,7 @@ import { Agent, request } from 'node:http';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
+import { Session } from '../helpers/raw-session.ts';
 
 // --- a raw upstream: parses request heads, hands each to a handler that writes exact bytes ---
 
@@ -131,111 +132,6 @@ function call(
     });
     req.end(options.body);
   });
-}
-
-/** A keep-alive client connection that reads one whole response at a time (Content-Length or chunked). */
-class Session {
-  readonly socket: Socket;
-  #buf = Buffer.alloc(0);
-  #closed = false;
-  #wake: (() => void) | undefined;
-
-  constructor(socket: Socket) {
-    this.socket = socket;
-    socket.on('data', (c: Buffer) => {
-      this.#buf = Buffer.concat([this.#buf, c]);
-      this.#wake?.();
-    });
-    socket.on('close', () => {
-      this.#closed = true;
-      this.#wake?.();
-    });
-    socket.on('error', () => {});
-  }
-
-  static async open(port: number): Promise<Session> {
-    const socket = connect(port, '127.0.0.1');
-    await once(socket, 'connect');
-    return new Session(socket);
-  }
-
-  get closed(): boolean {
-    return this.#closed;
-  }
-
-  async #more(): Promise<boolean> {
-    if (this.#closed) return false;
-    await new Promise<void>((resolve) => {
-      this.#wake = resolve;
-    });
-    this.#wake = undefined;
-    return true;
-  }
-
-  /** Sends a request and reads its response; `interim` collects 1xx status lines. */
-  async exchange(
-    method: string,
-    path: string,
-    extra = '',
-  ): Promise<{ status: number; head: string; body: string; interim: number[] }> {
-    this.socket.write(`${method} ${path} HTTP/1.1\r\nhost: test\r\n${extra}\r\n`);
-    return this.read(method);
-  }
-
-  /** Reads the next response (to a request sent by hand). */
-  async read(method: string): Promise<{ status: number; head: string; body: string; interim: number[] }> {
-    const interim: number[] = [];
-    for (;;) {
-      let end = this.#buf.indexOf('\r\n\r\n');
-      while (end < 0) {
-        if (!(await this.#more())) throw new Error(`connection closed before a response head: ${this.#buf}`);
-        end = this.#buf.indexOf('\r\n\r\n');
-      }
-      const head = this.#buf.subarray(0, end).toString('latin1');
-      this.#buf = this.#buf.subarray(end + 4);
-      const status = Number(head.slice(9, 12));
-      if (status < 200) {
-        interim.push(status);
-        continue;
-      }
-      const noBody = method === 'HEAD' || status === 204 || status === 304;
-      const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
-      let body = '';
-      if (noBody) body = '';
-      else if (/\r\ntransfer-encoding: *chunked/i.test(head)) body = await this.#chunked();
-      else if (cl) {
-        const n = Number(cl[1]);
-        while (this.#buf.length < n) {
-          if (!(await this.#more())) throw new Error('connection closed mid-body');
-        }
-        body = this.#buf.subarray(0, n).toString('latin1');
-        this.#buf = this.#buf.subarray(n);
-      } else throw new Error(`response without framing: ${head}`);
-      return { status, head, body, interim };
-    }
-  }
-
-  async #chunked(): Promise<string> {
-    let body = '';
-    for (;;) {
-      let nl = this.#buf.indexOf('\r\n');
-      while (nl < 0) {
-        if (!(await this.#more())) throw new Error('connection closed mid-chunk');
-        nl = this.#buf.indexOf('\r\n');
-      }
-      const size = Number.parseInt(this.#buf.subarray(0, nl).toString('latin1'), 16);
-      while (this.#buf.length < nl + 2 + size + 2) {
-        if (!(await this.#more())) throw new Error('connection closed mid-chunk');
-      }
-      body += this.#buf.subarray(nl + 2, nl + 2 + size).toString('latin1');
-      this.#buf = this.#buf.subarray(nl + 2 + size + 2);
-      if (size === 0) return body;
-    }
-  }
-
-  close(): void {
-    this.socket.destroy();
-  }
 }
 
 function assertProblem(r: Reply, status: number, code: string): void {

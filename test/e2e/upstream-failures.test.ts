@@ -3,31 +3,14 @@
  * once the response started), and a client that goes away aborts the upstream request.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { type AddressInfo, createServer as createTcpServer, type Server as TcpServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { blackhole } from '../helpers/blackhole.ts';
 import { startUpstream, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 import { freePort } from '../helpers/ports.ts';
-
-/**
- * A listening socket that never accepts, with its accept queue filled, so new connects hang in SYN_SENT
- * (a loopback stand-in for an unreachable host). Uses python3 because Node always accepts.
- */
-async function blackhole(): Promise<{ port: number; close(): void }> {
-  const child = spawn(
-    'python3',
-    [
-      '-c',
-      'import socket,sys,time\ns=socket.socket();s.bind(("127.0.0.1",0));s.listen(0)\nfill=[]\nfor i in range(8):\n  c=socket.socket();c.setblocking(False)\n  try: c.connect(s.getsockname())\n  except BlockingIOError: pass\n  fill.append(c)\nprint(s.getsockname()[1],flush=True)\ntime.sleep(600)',
-    ],
-    { stdio: ['ignore', 'pipe', 'inherit'] },
-  );
-  const [line] = (await once(child.stdout!, 'data')) as [Buffer];
-  return { port: Number(line.toString().trim()), close: () => child.kill('SIGKILL') };
-}
 
 describe('upstream failures', () => {
   let flaky: TestServer;
