@@ -95,7 +95,7 @@ export class Http1Connection implements ParserCallbacks {
   /** The final (non-1xx) head of the request in flight was delivered. */
   #final = false;
   #keepAlive = false;
-  /** The server's own idle limit from `Keep-Alive: timeout=N`, in ms (0: none said). */
+  /** The server's own idle limit from `Keep-Alive: timeout=N` less a second, in ms (0: none said; -1: none left). */
   #serverKeepAlive = 0;
   #upgraded = false;
   #upgradeHeaders: string[] = NO_TRAILERS;
