@@ -1,6 +1,9 @@
 /**
  * @module Lets undici's HTTP/1 parser skip an unsolicited `100 Continue` like any other interim response.
  *
+ * undici serves only `http2: true` upstreams now (HTTP/1.1 targets use http1/), but such a target may offer
+ * only HTTP/1.1 by ALPN, and undici then speaks HTTP/1.1 to it.
+ *
  * RFC 9110 §15.2: a client MUST be able to parse one or more 1xx responses received before the final one,
  * even if it does not expect one. undici 7 destroys the connection on any 100 (it never sends `Expect`
  * itself), so a backend that writes `100 Continue` before every answer (some application servers do) would
@@ -10,7 +13,7 @@
  *
  * undici does not export its parser class: its prototype is reached once through a parser made for a
  * stand-in socket, and only `onHeadersComplete` is wrapped. If a later undici changes that shape, nothing is
- * patched and an unsolicited 100 is a 502 again (test/e2e/conformance-upstream.test.ts says so).
+ * patched and an unsolicited 100 is a 502 again (test/e2e/upstream-http2.test.ts says so).
  */
 import { EventEmitter } from 'node:events';
 import { createRequire } from 'node:module';

@@ -91,6 +91,7 @@ function http1Pool(origin: string, settings: ClientSettings): UpstreamDispatcher
   }) as unknown as UpstreamDispatcher;
 }
 
+/** undici's Pool for `http2: true`: h2 by ALPN, HTTP/1.1 when the target offers only that. */
 function undiciPool(origin: string, settings: ClientSettings): UpstreamDispatcher {
   acceptUnsolicitedContinue();
   resetUnfinishedRequestsOnAbort();
@@ -109,7 +110,7 @@ function undiciPool(origin: string, settings: ClientSettings): UpstreamDispatche
             key: tls.key,
             rejectUnauthorized: tls.rejectUnauthorized,
           },
-    allowH2: settings.http2 === true,
+    allowH2: true,
     // 0 disables a timeout in undici; the config's 0 means the same.
     headersTimeout: settings.responseTimeout,
     bodyTimeout: settings.idleTimeout,

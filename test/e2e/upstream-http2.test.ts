@@ -2,7 +2,9 @@
  * End to end: an upstream with `http2: true` behind TLS (an HTTP/2-only node:http2 server verified against its
  * CA). Requests from HTTP/1.1 and HTTP/2 clients reach it over HTTP/2, request bodies stream to it whole (the
  * streamed form of the body undici pipes into its HTTP/2 stream), the route's body limit holds for chunked
- * uploads, and response trailers (gRPC's `grpc-status`) reach HTTP/2 clients.
+ * uploads, and response trailers (gRPC's `grpc-status`) reach HTTP/2 clients. A target that only offers HTTP/1.1
+ * by ALPN is still reached (undici falls back), and its unsolicited `100 Continue` is skipped
+ * (src/proxy/undici-continue.ts: undici alone would fail the request).
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -16,8 +18,9 @@ import {
   connect as http2Connect,
   type IncomingHttpHeaders,
 } from 'node:http2';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { fetchRaw } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 import { certDir, makeCa, makeCert } from '../helpers/tls-certs.ts';
@@ -62,6 +65,8 @@ describe('upstream over HTTP/2 (http2: true)', () => {
   const upstreamCert = makeCert(dir, ['DNS:h2.backend.test', 'IP:127.0.0.1'], { ca: upstreamCa, file: 'h2-backend' });
   const edge = makeCert(dir, ['DNS:edge.test']);
   let backend: Http2SecureServer;
+  /** HTTP/1.1 only (ALPN), answering every request with an unsolicited 100 Continue before its 200. */
+  let h1Only: TlsServer;
   let p: PorticoProcess;
   /** What the backend saw of an upload its client abandoned: bytes, and whether the stream was reset. */
   let abandoned: Promise<{ bytes: number; aborted: boolean; rstCode: number }>;
@@ -116,6 +121,21 @@ describe('upstream over HTTP/2 (http2: true)', () => {
     backend.listen(0, '127.0.0.1');
     await once(backend, 'listening');
     const port = (backend.address() as AddressInfo).port;
+    h1Only = createTlsServer(
+      { cert: readFileSync(upstreamCert.cert), key: readFileSync(upstreamCert.key), ALPNProtocols: ['http/1.1'] },
+      (socket: Socket) => {
+        let head = '';
+        socket.on('error', () => {});
+        socket.on('data', (chunk: Buffer) => {
+          head += chunk.toString('latin1');
+          if (!head.includes('\r\n\r\n')) return;
+          head = '';
+          socket.write('HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\ncontent-length: 7\r\n\r\nh1 only');
+        });
+      },
+    );
+    h1Only.listen(0, '127.0.0.1');
+    await once(h1Only, 'listening');
     p = await startPortico(`
 listeners:
   - { name: web, protocol: http, address: 127.0.0.1:0 }
@@ -128,7 +148,12 @@ upstreams:
     http2: true
     tls: { ca: ${upstreamCa.cert}, serverName: h2.backend.test }
     targets: [ { url: https://127.0.0.1:${port} } ]
+  - name: h1only
+    http2: true
+    tls: { ca: ${upstreamCa.cert}, serverName: h2.backend.test }
+    targets: [ { url: https://127.0.0.1:${(h1Only.address() as AddressInfo).port} } ]
 routes:
+  - { name: h1only, match: { path: /h1only/* }, upstream: h1only }
   - { name: small, match: { path: /small/* }, limits: { maxBodySize: 64KiB }, upstream: h2 }
   - { name: all, match: { path: /* }, upstream: h2 }
 `);
@@ -137,6 +162,15 @@ routes:
   after(async () => {
     await p?.stop();
     backend?.close();
+    h1Only?.close();
+  });
+
+  it('a target that offers only HTTP/1.1 is reached over it, its unsolicited 100 Continue skipped', async () => {
+    for (let i = 0; i < 2; i++) {
+      const res = await fetchRaw(`http://127.0.0.1:${p.port('web')}/h1only/x`);
+      assert.equal(res.status, 200);
+      assert.equal(res.body, 'h1 only');
+    }
   });
 
   it('a request from an HTTP/1.1 client reaches the upstream over HTTP/2', async () => {
