@@ -31,6 +31,10 @@ export class Attempt implements Dispatcher.DispatchHandler {
     if (this.exchange.attempt !== this) return false;
     return this.exchange.onData(chunk);
   }
+  onDataView(chunk: Buffer, keep: () => void): boolean {
+    if (this.exchange.attempt !== this) return false;
+    return this.exchange.onDataView(chunk, keep);
+  }
   onComplete(trailers: unknown): void {
     if (this.timer !== undefined) clearTimeout(this.timer);
     if (this.exchange.attempt === this) this.exchange.onComplete(trailers);

@@ -37,6 +37,8 @@ import {
 } from './upstream-errors.ts';
 
 const kExchange = Symbol('portico.exchange');
+/** A view chunk that must outlive its callback is copied below this size; at or above it, it keeps the buffer. */
+const COPY_BELOW = 16384;
 
 export class ProxyExchange {
   readonly req: IncomingMessage;
@@ -85,6 +87,8 @@ export class ProxyExchange {
   #resume: (() => void) | undefined = undefined;
   /** A drain listener is waiting on the client (or the sink) to resume the upstream. */
   #awaitingDrain = false;
+  /** The HTTP/1 client's socket is corked from the response head until the end of the tick (or the first chunk). */
+  #corked = false;
 
   constructor(
     req: IncomingMessage,
@@ -194,7 +198,8 @@ export class ProxyExchange {
     // batched by the session instead).
     if (!h2) {
       res.cork();
-      process.nextTick(uncork, res);
+      this.#corked = true;
+      process.nextTick(uncork, this);
     }
     try {
       if (this.route.responseHeaders) {
@@ -232,6 +237,47 @@ export class ProxyExchange {
       return false;
     }
     if (this.res.write(chunk)) return true;
+    return this.#waitForClient();
+  }
+
+  /**
+   * A chunk that is a view of the upstream connection's read buffer (http1/read-buffer.ts). Written to an
+   * HTTP/1 client (with the head, when it is the first), it has usually gone to the kernel when this returns,
+   * and the buffer serves the next read; what Node still holds (a partial write, a slow client) keeps it. Held
+   * bodies, sinks and HTTP/2 streams keep what they are given: a small chunk is copied, a large one keeps
+   * the buffer.
+   */
+  onDataView(chunk: Buffer, keep: () => void): boolean {
+    const res = this.res;
+    if (this.held !== undefined || this.sink !== undefined || this.req.httpVersionMajor === 2) {
+      if (chunk.length < COPY_BELOW) return this.onData(Buffer.from(chunk));
+      keep();
+      return this.onData(chunk);
+    }
+    this.log.bytesOut += chunk.length;
+    // Corked around the write (or still corked behind the head), the chunk leaves in this call: Node's own cork
+    // would hold it, and so the buffer, until the end of the tick.
+    if (!this.#corked) res.cork();
+    const fits = res.write(chunk);
+    this.#corked = false;
+    res.uncork();
+    const left = res.writableLength;
+    if (left === 0) return true;
+    keep();
+    // Written while corked, `fits` may say full of bytes the uncork has since sent.
+    if (fits || left < res.writableHighWaterMark) return true;
+    return this.#waitForClient();
+  }
+
+  /** Sends what the head's cork holds (once; the end of the tick does it otherwise). */
+  uncorkClient(): void {
+    if (!this.#corked) return;
+    this.#corked = false;
+    this.res.uncork();
+  }
+
+  /** The client is slow: the upstream pauses until it drains (one listener however many chunks arrive meanwhile). */
+  #waitForClient(): false {
     if (!this.#awaitingDrain) {
       this.#awaitingDrain = true;
       this.res.once('drain', onClientDrain);
@@ -438,8 +484,8 @@ function onClientClose(this: ServerResponse): void {
   (this as unknown as Record<symbol, ProxyExchange>)[kExchange]!.clientClosed();
 }
 
-function uncork(res: ServerResponse): void {
-  res.uncork();
+function uncork(exchange: ProxyExchange): void {
+  exchange.uncorkClient();
 }
 
 function onClientDrain(this: ServerResponse): void {

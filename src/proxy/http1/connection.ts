@@ -21,6 +21,7 @@ import {
   UpstreamClosedError,
 } from './errors.ts';
 import { createResponseParser, type ParserCallbacks, type ResponseParser } from './llhttp.ts';
+import type { ReadBuffer } from './read-buffer.ts';
 import { type Framing, type HeaderValue, InvalidRequestError, requestHead } from './request-head.ts';
 
 /** A request body read through events: a client request relay, or any Readable. */
@@ -46,6 +47,13 @@ export interface DispatchHandler {
   /** Interim (1xx) heads too; returning false pauses the response until `resume` is called. */
   onHeaders?(statusCode: number, rawHeaders: string[], resume: () => void, statusText: string): boolean;
   onData?(chunk: Buffer): boolean;
+  /**
+   * Portico's own, preferred to onData where a handler has it: body bytes as a view of the connection's read
+   * buffer, which its next read overwrites (read-buffer.ts). The handler is done with `chunk` when it returns,
+   * or calls `keep()` first to keep it (the connection then reads into a new buffer). Without this method a
+   * handler is given a copy.
+   */
+  onDataView?(chunk: Buffer, keep: () => void): boolean;
   onComplete?(trailers: string[]): void;
   onError?(err: Error): void;
   onUpgrade?(statusCode: number, rawHeaders: string[], socket: Duplex): void;
@@ -88,6 +96,8 @@ const NO_TRAILERS: string[] = [];
 
 export class Http1Connection implements ParserCallbacks {
   readonly socket: Socket;
+  /** Set when the socket reads into a buffer of its own (`onread`, plain TCP): its reads come to onData as views. */
+  readonly #reader: ReadBuffer | undefined;
   readonly #owner: ConnectionOwner;
   readonly #parser: ResponseParser;
   /** The request in flight; null while idle. */
@@ -123,12 +133,18 @@ export class Http1Connection implements ParserCallbacks {
   #idleTimer: NodeJS.Timeout | undefined = undefined;
   #keepAliveTimer: NodeJS.Timeout | undefined = undefined;
 
-  constructor(socket: Socket, owner: ConnectionOwner) {
+  /**
+   * `reader`: the buffer the socket was connected with as its `onread` (whose callback is {@link onSocketRead}).
+   * Such a connection never carries an upgrade: after a 101 the socket is handed on, and one reading through
+   * `onread` emits no 'data' for its new owner.
+   */
+  constructor(socket: Socket, owner: ConnectionOwner, reader?: ReadBuffer) {
     this.socket = socket;
     this.#owner = owner;
+    this.#reader = reader;
     this.#parser = createResponseParser(this, owner.maxHeaderSize);
     (socket as Socket & { [kConnection]?: Http1Connection })[kConnection] = this;
-    socket.on('data', onSocketData);
+    if (reader === undefined) socket.on('data', onSocketData);
     socket.on('error', onSocketError);
     socket.on('close', onSocketClose);
     socket.on('drain', onSocketDrain);
@@ -493,7 +509,12 @@ export class Http1Connection implements ParserCallbacks {
       extra = true;
     }
     this.#bodyLeft -= piece.length;
-    const more = req.handler.onData?.(piece);
+    const handler = req.handler;
+    const reader = this.#reader;
+    let more: boolean | undefined;
+    if (reader === undefined) more = handler.onData?.(piece);
+    else if (handler.onDataView !== undefined) more = handler.onDataView(piece, reader.keep);
+    else more = handler.onData?.(Buffer.from(piece));
     if (this.#request !== req) return;
     if (this.#bodyLeft > 0) {
       if (more === false) this.#pause();
@@ -623,6 +644,11 @@ function connectionOf(emitter: object): Http1Connection {
 
 function onSocketData(this: Socket, chunk: Buffer): void {
   connectionOf(this).onData(chunk);
+}
+/** `onread`'s callback: `nread` bytes at the start of the connection's read buffer. */
+export function onSocketRead(this: Socket, nread: number, buffer: Buffer): boolean {
+  connectionOf(this).onData(buffer.subarray(0, nread));
+  return true;
 }
 function onSocketError(this: Socket, err: Error): void {
   connectionOf(this).onError(err);

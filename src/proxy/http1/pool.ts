@@ -16,9 +16,11 @@ import {
   type DispatchHandler,
   type DispatchOptions,
   Http1Connection,
+  onSocketRead,
   PendingRequest,
 } from './connection.ts';
 import { aborted, connectTimeout, UpstreamClientError } from './errors.ts';
+import { ReadBuffer } from './read-buffer.ts';
 
 export interface Http1PoolOptions {
   readonly connectTimeout: number;
@@ -76,6 +78,12 @@ export class Http1Pool implements ConnectionOwner {
     const req = new PendingRequest(opts, handler);
     if (this.#closed) {
       queueMicrotask(() => handler.onError?.(new UpstreamClientError('UND_ERR_CLOSED', 'client closed')));
+      return true;
+    }
+    if (opts.upgrade != null && this.#tls === undefined) {
+      // Plain connections read into buffers of their own, which an upgraded socket cannot keep (connection.ts):
+      // an upgrade opens its own connection, outside the limit, as it leaves the pool at its 101 anyway.
+      this.#connect(req);
       return true;
     }
     const conn = this.#takeIdle();
@@ -155,9 +163,15 @@ export class Http1Pool implements ConnectionOwner {
   #connect(req: PendingRequest): void {
     this.#connecting++;
     const tls = this.#tls;
+    // A plain connection reads into its own buffer (read-buffer.ts); TLS sockets take no `onread`.
+    const reader = tls === undefined && req.opts.upgrade == null ? new ReadBuffer() : undefined;
     const socket: Socket =
       tls === undefined
-        ? netConnect({ host: this.#hostname, port: this.#port })
+        ? netConnect({
+            host: this.#hostname,
+            port: this.#port,
+            onread: reader === undefined ? undefined : { buffer: reader.next, callback: onSocketRead },
+          })
         : tlsConnect({
             host: this.#hostname,
             port: this.#port,
@@ -193,7 +207,7 @@ export class Http1Pool implements ConnectionOwner {
         this.#checkClosed();
         return;
       }
-      const conn = new Http1Connection(socket, this);
+      const conn = new Http1Connection(socket, this, reader);
       this.#connections.add(conn);
       conn.run(req);
     });

@@ -992,6 +992,125 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     });
   });
 
+  describe('read buffer (plain connections read into one buffer of their own)', () => {
+    /** Dispatches with a handler that records each body chunk as given (no copy), through onDataView when `view`. */
+    function rawChunks(
+      pool: Http1Pool,
+      view: { keep: boolean } | undefined,
+    ): { chunks: Buffer[]; done: Promise<void>; failed: () => Error | undefined } {
+      const chunks: Buffer[] = [];
+      let error: Error | undefined;
+      let settle!: () => void;
+      const done = new Promise<void>((resolve) => {
+        settle = resolve;
+      });
+      const handler: DispatchHandler = {
+        onHeaders: () => true,
+        onData(chunk) {
+          chunks.push(chunk);
+          return true;
+        },
+        onComplete: () => settle(),
+        onError(err) {
+          error = err;
+          settle();
+        },
+      };
+      if (view !== undefined) {
+        handler.onDataView = (chunk, keep) => {
+          if (view.keep) keep();
+          chunks.push(chunk);
+          return true;
+        };
+      }
+      pool.dispatch(get(), handler);
+      return { chunks, done: within(done, 5000, 'GET'), failed: () => error };
+    }
+
+    const answers = ['a'.repeat(3000), 'b'.repeat(3000)];
+
+    it('a handler without onDataView is given copies: a chunk kept past its callback survives the next response', async () => {
+      await withUpstream(
+        (req) => ok(answers[req.index]!),
+        { connections: 1 },
+        async (pool, up) => {
+          const first = rawChunks(pool, undefined);
+          await first.done;
+          const second = rawChunks(pool, undefined);
+          await second.done;
+          assert.equal(up.connections.length, 1, 'both on one connection');
+          assert.equal(Buffer.concat(first.chunks).toString(), answers[0]);
+          assert.equal(Buffer.concat(second.chunks).toString(), answers[1]);
+        },
+      );
+    });
+
+    it('onDataView without keep(): views of one buffer, which the next read reuses', async () => {
+      await withUpstream(
+        (req) => ok(answers[req.index]!),
+        { connections: 1 },
+        async (pool) => {
+          const first = rawChunks(pool, { keep: false });
+          await first.done;
+          assert.equal(Buffer.concat(first.chunks).toString(), answers[0]);
+          const second = rawChunks(pool, { keep: false });
+          await second.done;
+          assert.equal(first.failed(), undefined);
+          assert.equal(second.chunks[0]!.buffer, first.chunks[0]!.buffer, 'the same buffer');
+          // The first response's view now shows the second's bytes: what keep() is for.
+          assert.equal(Buffer.concat(first.chunks).toString(), answers[1]);
+        },
+      );
+    });
+
+    it('onDataView with keep(): the kept views survive later reads, which go to a new buffer', async () => {
+      await withUpstream(
+        (req) => ok(answers[req.index]!),
+        { connections: 1 },
+        async (pool) => {
+          const first = rawChunks(pool, { keep: true });
+          await first.done;
+          const second = rawChunks(pool, { keep: true });
+          await second.done;
+          assert.notEqual(second.chunks[0]!.buffer, first.chunks[0]!.buffer);
+          assert.equal(Buffer.concat(first.chunks).toString(), answers[0]);
+          assert.equal(Buffer.concat(second.chunks).toString(), answers[1]);
+        },
+      );
+    });
+
+    it('an upgrade does not take an idle pooled connection (its socket must emit data): it opens its own', async () => {
+      const frame = Buffer.from('after the switch');
+      const up = await startRawUpstream((conn) => {
+        onRequests(conn.socket, (req) => {
+          if (req.headers.upgrade === undefined) conn.socket.write(ok('plain'));
+          else
+            conn.socket.write(
+              `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n${frame}`,
+            );
+        });
+      });
+      const pool = newPool(up.url, { connections: 1 });
+      try {
+        assertOk(await run(pool, get()), 'plain');
+        const x = await run(pool, { method: 'GET', path: '/ws', headers: {}, upgrade: 'websocket' });
+        assert.equal(x.upgrade?.status, 101);
+        assert.equal(up.connections.length, 2, 'a second connection, beyond connections: 1');
+        const read: Buffer[] = [];
+        x.upgrade.socket.on('data', (c: Buffer) => read.push(c));
+        x.upgrade.socket.resume();
+        for (let i = 0; i < 100 && Buffer.concat(read).length < frame.length; i++) await sleep(5);
+        assert.equal(Buffer.concat(read).toString(), frame.toString());
+        x.upgrade.socket.destroy();
+        // The pooled connection still serves.
+        assertOk(await run(pool, get()), 'plain');
+      } finally {
+        await pool.destroy();
+        await up.close();
+      }
+    });
+  });
+
   describe('abort', () => {
     /** Head and 3 of 100 body bytes, then the rest 150 ms later (if the connection is still open). */
     function slowBody(conn: RawConnection): string {
