@@ -41,7 +41,7 @@ report() {
   echo "# $title"
   echo
   echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'); host: $(uname -n), $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ *//')"
-  echo "- Portico: $PORTICO_VERSION; node flags:$(portico_shebang_flags) $PORTICO_NODE_FLAGS; start args: ${PORTICO_ARGS:-none}"
+  echo "- Portico: $PORTICO_VERSION; node flags:$(portico_shebang_flags) $PORTICO_NODE_FLAGS (and the launcher's own); start args: ${PORTICO_ARGS:-none}"
   echo "- kernel $(uname -r); Node $("$NODE" -v); $(nginx -v 2>&1 | sed 's/nginx version: //'); $(wrk -v 2>&1 | head -n1 | cut -d' ' -f1-2); peers: $PEER_VERSIONS"
   echo "- wrk: $CONNECTIONS connections, $THREADS thread(s), keep-alive, ${WARMUP}s warm-up + ${DURATION}s measured; wrk + origin on CPU $LOAD_CPU, proxy on CPU $PROXY_CPU"
   echo "- load average (1 min) before the run: $LOAD_BEFORE; after: $(load1)"

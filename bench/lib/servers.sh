@@ -122,8 +122,9 @@ EOF
   wait_port "$PORT" "$PID" "nginx proxy" "$dir/error.log"
 }
 
-# Node flags from bin/portico.mjs's shebang (`#!/usr/bin/env -S node FLAGS`), so Portico runs as `./bin/portico.mjs`
-# would, although we start it as `node bin/portico.mjs` to pin that exact Node.
+# Node flags from bin/portico.mjs's shebang (`#!/usr/bin/env -S node FLAGS`, as older commits had it), so Portico
+# runs as `./bin/portico.mjs` would, although we start it as `node bin/portico.mjs` to pin that exact Node. Newer
+# launchers add their V8 flags themselves (bin/portico.mjs SERVER_V8_FLAGS).
 portico_shebang_flags() {
   local first
   first=$(head -n 1 "$PORTICO_SRC/bin/portico.mjs")

@@ -1,7 +1,7 @@
 /**
  * End to end: the launcher (bin/portico.mjs) replaces itself once so the server runs with one glibc malloc
- * arena (`MALLOC_ARENA_MAX=1`), in the same process the caller started (same PID, so signals and exit codes
- * are the server's), with no warning on stderr; a value the user set is kept.
+ * arena (`MALLOC_ARENA_MAX=1`) and its V8 memory flags, in the same process the caller started (same PID, so
+ * signals and exit codes are the server's), with no warning on stderr; values the user set are kept.
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
@@ -14,6 +14,11 @@ async function envOf(pid: number, name: string): Promise<string | undefined> {
   const env = await readFile(`/proc/${pid}/environ`, 'latin1');
   const entry = env.split('\0').find((e) => e.startsWith(`${name}=`));
   return entry?.slice(name.length + 1);
+}
+
+/** A running process's command line, from /proc. */
+async function argvOf(pid: number): Promise<string[]> {
+  return (await readFile(`/proc/${pid}/cmdline`, 'latin1')).split('\0').filter((a) => a !== '');
 }
 
 describe('launcher', { skip: process.platform !== 'linux' && 'Linux only (glibc malloc arenas, /proc)' }, () => {
@@ -45,6 +50,33 @@ routes: [ { name: all, match: { path: /* }, upstream: echo } ]
     const p = await startPortico(yaml(echo.url), { env: { MALLOC_ARENA_MAX: '4' } });
     try {
       assert.equal(await envOf(p.child.pid!, 'MALLOC_ARENA_MAX'), '4');
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it('runs the server with its V8 memory flags', async (t) => {
+    const echo = await startEchoUpstream();
+    t.after(() => echo.close());
+    const p = await startPortico(yaml(echo.url));
+    try {
+      const argv = await argvOf(p.child.pid!);
+      assert.ok(argv.includes('--max-old-space-size=1024'), argv.join(' '));
+      assert.ok(argv.includes('--max-semi-space-size=4'), argv.join(' '));
+    } finally {
+      await p.stop();
+    }
+  });
+
+  it("keeps the user's own V8 flags, on the command line or in NODE_OPTIONS, and adds no second value", async (t) => {
+    const echo = await startEchoUpstream();
+    t.after(() => echo.close());
+    const p = await startPortico(yaml(echo.url), { env: { NODE_OPTIONS: '--max_old_space_size=2048' } });
+    try {
+      const argv = await argvOf(p.child.pid!);
+      assert.equal(argv.filter((a) => a.startsWith('--max-old-space-size')).length, 0, argv.join(' '));
+      assert.equal(await envOf(p.child.pid!, 'NODE_OPTIONS'), '--max_old_space_size=2048');
+      assert.ok(argv.includes('--max-semi-space-size=4'), argv.join(' '));
     } finally {
       await p.stop();
     }

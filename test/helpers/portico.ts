@@ -128,14 +128,10 @@ export async function startPortico(
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'portico-e2e-')));
   const configPath = join(dir, 'portico.yaml');
   await writeFile(configPath, yaml);
-  const child = spawn(
-    process.execPath,
-    ['--max-semi-space-size=4', BIN, 'start', '-c', configPath, ...(options.args ?? [])],
-    {
-      env: { ...process.env, ...options.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+  const child = spawn(process.execPath, [BIN, 'start', '-c', configPath, ...(options.args ?? [])], {
+    env: { ...process.env, ...options.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const p = new PorticoProcess(child, configPath);
   const started = await Promise.race([
     p.waitFor((l) => l.msg === 'started'),
