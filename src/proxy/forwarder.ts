@@ -243,13 +243,19 @@ export class ProxyExchange {
   /**
    * A chunk that is a view of the upstream connection's read buffer (http1/read-buffer.ts). Written to an
    * HTTP/1 client (with the head, when it is the first), it has usually gone to the kernel when this returns,
-   * and the buffer serves the next read; what Node still holds (a partial write, a slow client) keeps it. Held
-   * bodies, sinks and HTTP/2 streams keep what they are given: a small chunk is copied, a large one keeps
-   * the buffer.
+   * and the buffer serves the next read; what Node still holds (a partial write) keeps it. Whatever would hold
+   * the chunk itself gets a copy of a small one, and the buffer with a large one: held bodies, sinks, HTTP/2
+   * streams, and a client that has not taken the last bytes yet (each small read kept as a view would pin a
+   * whole buffer until it reads; while corked behind the head, what Node holds is the head).
    */
   onDataView(chunk: Buffer, keep: () => void): boolean {
     const res = this.res;
-    if (this.held !== undefined || this.sink !== undefined || this.req.httpVersionMajor === 2) {
+    if (
+      this.held !== undefined ||
+      this.sink !== undefined ||
+      this.req.httpVersionMajor === 2 ||
+      (!this.#corked && res.writableLength > 0)
+    ) {
       if (chunk.length < COPY_BELOW) return this.onData(Buffer.from(chunk));
       keep();
       return this.onData(chunk);
