@@ -80,15 +80,10 @@ export class Http1Pool implements ConnectionOwner {
       queueMicrotask(() => handler.onError?.(new UpstreamClientError('UND_ERR_CLOSED', 'client closed')));
       return true;
     }
-    if (opts.upgrade != null && this.#tls === undefined) {
-      // Plain connections read into buffers of their own, which an upgraded socket cannot keep (connection.ts):
-      // an upgrade opens its own connection, outside the limit, as it leaves the pool at its 101 anyway.
-      this.#connect(req);
-      return true;
-    }
-    const conn = this.#takeIdle();
-    if (conn !== undefined) conn.run(req);
-    else if (this.#connections.size + this.#connecting < this.#limit) this.#connect(req);
+    // An upgrade on a plain pool wants a connection of its own (#runOn): a new one while there is room.
+    const conn = this.#needsOwnConnection(req) && this.#hasRoom() ? undefined : this.#takeIdle();
+    if (conn !== undefined) this.#runOn(conn, req);
+    else if (this.#hasRoom()) this.#connect(req);
     else this.#queue.push(req);
     return true;
   }
@@ -116,7 +111,7 @@ export class Http1Pool implements ConnectionOwner {
   release(conn: Http1Connection): void {
     const next = this.#queue.shift();
     if (next !== undefined) {
-      conn.run(next);
+      this.#runOn(conn, next);
       return;
     }
     if (this.#closed) {
@@ -154,10 +149,33 @@ export class Http1Pool implements ConnectionOwner {
   #serveQueue(): void {
     while (this.#queue.length > 0) {
       const conn = this.#takeIdle();
-      if (conn !== undefined) conn.run(this.#queue.shift()!);
-      else if (this.#connections.size + this.#connecting < this.#limit) this.#connect(this.#queue.shift()!);
+      if (conn !== undefined) this.#runOn(conn, this.#queue.shift()!);
+      else if (this.#hasRoom()) this.#connect(this.#queue.shift()!);
       else return;
     }
+  }
+
+  #hasRoom(): boolean {
+    return this.#connections.size + this.#connecting < this.#limit;
+  }
+
+  /**
+   * Plain connections read into buffers of their own, which a socket handed on after a 101 cannot keep
+   * (connection.ts): an upgrade runs on a new connection, which leaves the pool at its 101 anyway.
+   */
+  #needsOwnConnection(req: PendingRequest): boolean {
+    return req.opts.upgrade != null && this.#tls === undefined;
+  }
+
+  /** Runs `req` on `conn`, an idle connection; an upgrade that needs its own connection takes its place. */
+  #runOn(conn: Http1Connection, req: PendingRequest): void {
+    if (!this.#needsOwnConnection(req)) {
+      conn.run(req);
+      return;
+    }
+    this.#connections.delete(conn);
+    conn.close();
+    this.#connect(req);
   }
 
   #connect(req: PendingRequest): void {

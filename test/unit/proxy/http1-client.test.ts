@@ -1079,7 +1079,7 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
       );
     });
 
-    it('an upgrade does not take an idle pooled connection (its socket must emit data): it opens its own', async () => {
+    it('an upgrade does not run on an idle pooled connection (its socket must emit data): a new one takes its place', async () => {
       const frame = Buffer.from('after the switch');
       const up = await startRawUpstream((conn) => {
         onRequests(conn.socket, (req) => {
@@ -1095,7 +1095,8 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         assertOk(await run(pool, get()), 'plain');
         const x = await run(pool, { method: 'GET', path: '/ws', headers: {}, upgrade: 'websocket' });
         assert.equal(x.upgrade?.status, 101);
-        assert.equal(up.connections.length, 2, 'a second connection, beyond connections: 1');
+        assert.equal(up.connections.length, 2, 'a connection of its own');
+        await within(up.connections[0]!.closed, 2000, 'the idle connection closes to make room (connections: 1)');
         const read: Buffer[] = [];
         x.upgrade.socket.on('data', (c: Buffer) => read.push(c));
         x.upgrade.socket.resume();
@@ -1109,6 +1110,43 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         await up.close();
       }
     });
+  });
+
+  it('an upgrade queued behind the limit gets a new connection in place of the one that frees up', async () => {
+    let releaseSlow!: () => void;
+    const up = await startRawUpstream((conn) => {
+      onRequests(conn.socket, (req) => {
+        if (req.headers.upgrade !== undefined) {
+          conn.socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhi');
+        } else {
+          releaseSlow = () => conn.socket.write(ok('slow'));
+        }
+      });
+    });
+    const pool = newPool(up.url, { connections: 1 });
+    try {
+      const slow = dispatch(pool, get());
+      for (let i = 0; i < 100 && releaseSlow === undefined; i++) await sleep(5);
+      const upgrade = dispatch(pool, { method: 'GET', path: '/ws', headers: {}, upgrade: 'websocket' });
+      await sleep(50);
+      assert.equal(up.connections.length, 1, 'the upgrade waits: connections: 1');
+      releaseSlow();
+      await within(slow.done, 2000, 'the slow GET');
+      assertOk(slow, 'slow');
+      await within(upgrade.done, 2000, 'the upgrade');
+      assert.equal(upgrade.upgrade?.status, 101);
+      assert.equal(up.connections.length, 2);
+      await within(up.connections[0]!.closed, 2000, 'the freed connection closes');
+      const read: Buffer[] = [];
+      upgrade.upgrade.socket.on('data', (c: Buffer) => read.push(c));
+      upgrade.upgrade.socket.resume();
+      for (let i = 0; i < 100 && Buffer.concat(read).length < 2; i++) await sleep(5);
+      assert.equal(Buffer.concat(read).toString(), 'hi');
+      upgrade.upgrade.socket.destroy();
+    } finally {
+      await pool.destroy();
+      await up.close();
+    }
   });
 
   describe('abort', () => {
