@@ -245,8 +245,9 @@ export class ProxyExchange {
    * HTTP/1 client (with the head, when it is the first), it has usually gone to the kernel when this returns,
    * and the buffer serves the next read; what Node still holds (a partial write) keeps it. Whatever would hold
    * the chunk itself gets a copy of a small one, and the buffer with a large one: held bodies, sinks, HTTP/2
-   * streams, and a client that has not taken the last bytes yet (each small read kept as a view would pin a
-   * whole buffer until it reads; while corked behind the head, what Node holds is the head).
+   * streams, TLS clients (a TLS write completes later, so every response would keep a buffer), and a client
+   * that has not taken the last bytes yet (each small read kept as a view would pin a whole buffer until it
+   * reads; while corked behind the head, what Node holds is the head).
    */
   onDataView(chunk: Buffer, keep: () => void): boolean {
     const res = this.res;
@@ -254,6 +255,7 @@ export class ProxyExchange {
       this.held !== undefined ||
       this.sink !== undefined ||
       this.req.httpVersionMajor === 2 ||
+      (res.socket as { encrypted?: boolean } | null)?.encrypted === true ||
       (!this.#corked && res.writableLength > 0)
     ) {
       if (chunk.length < COPY_BELOW) return this.onData(Buffer.from(chunk));
