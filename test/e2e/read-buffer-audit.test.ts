@@ -8,39 +8,21 @@
  * has one connection per target, so every response goes through the buffer the previous one used.
  */
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { once } from 'node:events';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { type IncomingMessage, request } from 'node:http';
 import { connect as h2connect } from 'node:http2';
 import { request as httpsRequest } from 'node:https';
-import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
+import { bodyOf, sha, writeInPieces } from '../helpers/bodies.ts';
 import { startUpstream, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
+import { type RawResponse, Session } from '../helpers/raw-session.ts';
 import { type RawUpstream, startAnsweringUpstream, startRawUpstream } from '../helpers/raw-upstream.ts';
 import { certDir, makeCert } from '../helpers/tls-certs.ts';
-
-/** `size` bytes that depend on `seed` and on the position, so a byte from another body or offset shows. */
-function bodyOf(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = 0x20 + ((x >>> 0) % 90);
-  }
-  return out;
-}
-
-function sha(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 function head(status: number, length: number, extra = ''): string {
   return `HTTP/1.1 ${status} X\r\ncontent-length: ${length}\r\n${extra}\r\n`;
@@ -68,102 +50,6 @@ function get(url: string, opts: { method?: string; headers?: Record<string, stri
   });
 }
 
-/** Reads whole responses (1xx skipped, Content-Length or chunked bodies) from a raw client socket. */
-class Reader {
-  /** Bytes received and not yet read, joined only when a read needs them (a large body arrives in many reads). */
-  #chunks: Buffer[] = [];
-  #length = 0;
-  #closed = false;
-  #wake: (() => void) | undefined;
-  constructor(socket: Socket) {
-    socket.on('data', (c: Buffer) => {
-      this.#chunks.push(c);
-      this.#length += c.length;
-      this.#wake?.();
-    });
-    socket.on('close', () => {
-      this.#closed = true;
-      this.#wake?.();
-    });
-    socket.on('error', () => {});
-  }
-
-  get #buf(): Buffer {
-    if (this.#chunks.length !== 1) this.#chunks = [Buffer.concat(this.#chunks, this.#length)];
-    return this.#chunks[0]!;
-  }
-
-  async #need(deadline: number): Promise<void> {
-    if (this.#closed) throw new Error(`closed; have ${this.#buf.subarray(0, 200).toString('latin1')}`);
-    const left = deadline - performance.now();
-    if (left <= 0) throw new Error(`timed out; have ${this.#buf.subarray(0, 200).toString('latin1')}`);
-    let timer: NodeJS.Timeout | undefined;
-    await new Promise<void>((resolve) => {
-      this.#wake = resolve;
-      timer = setTimeout(resolve, left);
-    });
-    clearTimeout(timer);
-    this.#wake = undefined;
-  }
-
-  async #take(n: number, deadline: number): Promise<Buffer> {
-    while (this.#length < n) await this.#need(deadline);
-    const all = this.#buf;
-    this.#chunks = [all.subarray(n)];
-    this.#length -= n;
-    return all.subarray(0, n);
-  }
-
-  async #line(deadline: number): Promise<string> {
-    let at = this.#buf.indexOf('\r\n');
-    while (at < 0) {
-      await this.#need(deadline);
-      at = this.#buf.indexOf('\r\n');
-    }
-    return (await this.#take(at + 2, deadline)).subarray(0, at).toString('latin1');
-  }
-
-  async read(method = 'GET', ms = 8000): Promise<{ status: number; head: string; body: Buffer; interim: number[] }> {
-    const deadline = performance.now() + ms;
-    const interim: number[] = [];
-    for (;;) {
-      let end = this.#buf.indexOf('\r\n\r\n');
-      while (end < 0) {
-        await this.#need(deadline);
-        end = this.#buf.indexOf('\r\n\r\n');
-      }
-      const text = (await this.#take(end + 4, deadline)).toString('latin1');
-      const status = Number(text.slice(9, 12));
-      if (status < 200) {
-        interim.push(status);
-        continue;
-      }
-      if (method === 'HEAD' || status === 204 || status === 304)
-        return { status, head: text, body: Buffer.alloc(0), interim };
-      const length = /\r\ncontent-length: *(\d+)/i.exec(text);
-      if (length !== null) return { status, head: text, body: await this.#take(Number(length[1]), deadline), interim };
-      assert.match(text, /transfer-encoding: chunked/i, text);
-      const parts: Buffer[] = [];
-      for (;;) {
-        const size = Number.parseInt(await this.#line(deadline), 16);
-        if (size === 0) {
-          await this.#line(deadline);
-          return { status, head: text, body: Buffer.concat(parts), interim };
-        }
-        parts.push(await this.#take(size, deadline));
-        await this.#take(2, deadline);
-      }
-    }
-  }
-}
-
-async function open(port: number): Promise<{ socket: Socket; reader: Reader }> {
-  const socket = connect(port, '127.0.0.1');
-  const reader = new Reader(socket);
-  await once(socket, 'connect');
-  return { socket, reader };
-}
-
 /** The origin: /body/SIZE/SEED written in pieces of varied sizes; /json/N a JSON array of N records. */
 function originHandler(req: IncomingMessage, res: import('node:http').ServerResponse): void {
   const [, kind, size, seed] = (req.url ?? '').split('/');
@@ -175,22 +61,7 @@ function originHandler(req: IncomingMessage, res: import('node:http').ServerResp
   }
   const body = bodyOf(Number(size), Number(seed));
   res.writeHead(200, { 'content-length': String(body.length), 'content-type': 'application/octet-stream' });
-  let at = 0;
-  let step = 1000 + (Number(seed) % 7) * 9000;
-  const pump = (): void => {
-    while (at < body.length) {
-      const end = Math.min(body.length, at + step);
-      step = step > 40_000 ? 1000 : step * 2;
-      const ok = res.write(body.subarray(at, end));
-      at = end;
-      if (!ok) {
-        res.once('drain', pump);
-        return;
-      }
-    }
-    res.end();
-  };
-  pump();
+  writeInPieces(res, body, Number(seed));
 }
 
 function jsonRecords(n: number): Array<{ id: number; secret: string; text: string }> {
@@ -392,7 +263,8 @@ routes:${extraRoute}
   });
 
   it('pipelined requests on one client connection each get their own bytes, in order', async () => {
-    const { socket, reader } = await open(p.port());
+    const session = await Session.open(p.port());
+    const { socket } = session;
     const asks = [
       ['GET', '/body/70000/1'],
       ['GET', '/raw/body/3000/2'],
@@ -405,22 +277,23 @@ routes:${extraRoute}
     ] as const;
     socket.write(asks.map(([m, path]) => `${m} ${path} HTTP/1.1\r\nhost: t\r\n\r\n`).join(''));
     for (const [method, path] of asks) {
-      const res = await reader.read(method);
+      const res = await session.read(method);
       assert.equal(res.status, 200, `${method} ${path}: ${res.head}`);
       if (method === 'HEAD') continue;
       const parts = path.split('/');
       const seed = Number(parts.at(-1));
       const size = parts.includes('boundary') ? Number(parts.at(-2)) - 100 : Number(parts.at(-2));
-      assert.equal(sha(res.body), sha(bodyOf(size, seed)), `${path}`);
+      assert.equal(sha(res.bytes), sha(bodyOf(size, seed)), `${path}`);
     }
     socket.destroy();
   });
 
   it('interim heads, bodiless statuses, empty bodies, read-boundary bodies and extra bytes in the same read', async () => {
-    const { socket, reader } = await open(p.port());
-    const ask = async (method: string, path: string): Promise<Awaited<ReturnType<Reader['read']>>> => {
+    const session = await Session.open(p.port());
+    const { socket } = session;
+    const ask = async (method: string, path: string): Promise<RawResponse> => {
       socket.write(`${method} ${path} HTTP/1.1\r\nhost: t\r\n\r\n`);
-      return reader.read(method);
+      return session.read(method);
     };
     // Each odd case, then an ordinary body on the same upstream connection (or its replacement): no byte of
     // the odd response may show in it.
@@ -443,12 +316,12 @@ routes:${extraRoute}
       const parts = path.split('/');
       if (status === 200 && method === 'GET' && parts[2] !== 'empty') {
         const size = Number(parts[3]) - (parts[2] === 'boundary' ? 100 : 0);
-        assert.equal(sha(res.body), sha(bodyOf(size, Number(parts[4]))), path);
-      } else assert.equal(res.body.length, 0, `${path}: ${res.body.toString('latin1').slice(0, 50)}`);
+        assert.equal(sha(res.bytes), sha(bodyOf(size, Number(parts[4]))), path);
+      } else assert.equal(res.bytes.length, 0, `${path}: ${res.body.slice(0, 50)}`);
       if (path.includes('interim')) assert.deepEqual(res.interim, [103], path);
       const next = await ask('GET', `/raw/body/${2000 + i * 7000}/${100 + i}`);
       assert.equal(next.status, 200, `after ${path}: ${next.head}`);
-      assert.equal(sha(next.body), sha(bodyOf(2000 + i * 7000, 100 + i)), `after ${path}`);
+      assert.equal(sha(next.bytes), sha(bodyOf(2000 + i * 7000, 100 + i)), `after ${path}`);
     }
     socket.destroy();
   });
@@ -474,7 +347,7 @@ routes:${extraRoute}
 
   it('clients that leave mid-body while their bytes wait in Node do not disturb the next clients', async () => {
     for (let i = 0; i < 4; i++) {
-      const { socket } = await open(p.port());
+      const { socket } = await Session.open(p.port());
       socket.write(`GET /body/${8 * 1024 * 1024}/${40 + i} HTTP/1.1\r\nhost: t\r\n\r\n`);
       // The client reads nothing, so Portico's writes wait in Node, then it leaves (a reset on some rounds).
       socket.pause();
@@ -590,18 +463,19 @@ routes:${extraRoute}
         }
         case 2: {
           // A slow reader on a raw socket, with its own pauses.
-          const { socket, reader } = await open(p.port());
+          const session = await Session.open(p.port());
+          const { socket } = session;
           socket.write(`GET /chop/x/${size}/${s} HTTP/1.1\r\nhost: t\r\nconnection: close\r\n\r\n`);
           socket.pause();
           setTimeout(() => socket.resume(), 30);
-          const r = await reader.read('GET', 8000);
-          assert.equal(sha(r.body), want, `slow ${size}/${s}`);
+          const r = await session.read('GET', 8000);
+          assert.equal(sha(r.bytes), want, `slow ${size}/${s}`);
           socket.destroy();
           return;
         }
         case 3: {
           // Leaves after the head or a few bytes.
-          const { socket } = await open(p.port());
+          const { socket } = await Session.open(p.port());
           socket.write(`GET /chop/x/${size}/${s} HTTP/1.1\r\nhost: t\r\n\r\n`);
           await new Promise<void>((resolve) => {
             socket.once('data', () => resolve());
@@ -692,7 +566,8 @@ routes:${extraRoute}
 
   it('a fast upstream and a client that stops reading: Portico stops reading the upstream, then relays every byte', async () => {
     const size = 48 * 1024 * 1024;
-    const { socket, reader } = await open(p.port());
+    const session = await Session.open(p.port());
+    const { socket } = session;
     socket.pause();
     socket.write(`GET /cut/fast/${size}/700 HTTP/1.1\r\nhost: t\r\n\r\n`);
     await sleep(600);
@@ -701,9 +576,9 @@ routes:${extraRoute}
     // would have taken (and kept in memory) all of it.
     assert.ok(taken < 24 * 1024 * 1024, `Portico read ${taken} bytes of a body its client did not read`);
     socket.resume();
-    const res = await reader.read('GET', 15_000);
+    const res = await session.read('GET', 15_000);
     assert.equal(res.body.length, size);
-    assert.equal(sha(res.body), sha(bodyOf(size, 700)));
+    assert.equal(sha(res.bytes), sha(bodyOf(size, 700)));
     socket.destroy();
   });
 
@@ -715,7 +590,7 @@ routes:${extraRoute}
       return Number(/MEM (\d+)\n/.exec(p.stderr.slice(seen))?.[1]);
     };
     const before = await memory();
-    const { socket } = await open(p.port());
+    const { socket } = await Session.open(p.port());
     socket.pause();
     socket.write(`GET /cut/small/${64 * 1024 * 1024}/900 HTTP/1.1\r\nhost: t\r\n\r\n`);
     // Until the upstream stalls: the kernel buffers on the way are full and Portico holds what waits in Node.
@@ -732,7 +607,8 @@ routes:${extraRoute}
 
   it('a reload while a response streams to a slow client leaves every byte in place', async () => {
     const size = 6 * 1024 * 1024;
-    const { socket, reader } = await open(p.port());
+    const session = await Session.open(p.port());
+    const { socket } = session;
     socket.write(`GET /body/${size}/800 HTTP/1.1\r\nhost: t\r\n\r\n`);
     socket.pause();
     await sleep(100);
@@ -740,8 +616,8 @@ routes:${extraRoute}
     socket.resume();
     const line = await reloaded;
     assert.equal(line.msg, 'reloaded');
-    const res = await reader.read('GET', 15_000);
-    assert.equal(sha(res.body), sha(bodyOf(size, 800)));
+    const res = await session.read('GET', 15_000);
+    assert.equal(sha(res.bytes), sha(bodyOf(size, 800)));
     // The new generation shares the upstream connection pool: its buffer serves the next clients.
     for (const s of [100, 70_000]) {
       const r = await get(`${p.url()}/body/${s}/${810 + s}`);

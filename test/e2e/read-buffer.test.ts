@@ -7,32 +7,15 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import { connect as h2connect } from 'node:http2';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
+import { bodyOf, sha, writeInPieces } from '../helpers/bodies.ts';
 import { startUpstream, type TestServer } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
-
-/** `size` bytes that depend on `seed` and on the position, so a byte from another body or offset shows. */
-function bodyOf(size: number, seed: number): Buffer {
-  const out = Buffer.allocUnsafe(size);
-  let x = (seed * 2654435761) >>> 0 || 1;
-  for (let i = 0; i < size; i++) {
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    out[i] = 0x20 + ((x >>> 0) % 90);
-  }
-  return out;
-}
-
-function sha(data: Buffer): string {
-  return createHash('sha256').update(data).digest('hex');
-}
 
 /** The sizes each client asks for in turn: within one read, across reads, and many reads long. */
 const SIZES = [1, 1500, 70_000, 3000, 250_000, 16_383, 16_384, 65_536, 700];
@@ -75,9 +58,8 @@ describe('responses relayed from the upstream read buffer', () => {
         'content-type': 'text/plain',
         'cache-control': 'max-age=60',
       });
-      let at = 0;
-      let step = 1000 + (Number(seed) % 7) * 9000;
       if (kind === 'trickle') {
+        let at = 0;
         const trickle = (): void => {
           if (at >= body.length) {
             res.end();
@@ -91,20 +73,7 @@ describe('responses relayed from the upstream read buffer', () => {
         trickle();
         return;
       }
-      const pump = (): void => {
-        while (at < body.length) {
-          const end = Math.min(body.length, at + step);
-          step = step > 40_000 ? 1000 : step * 2;
-          const ok = res.write(body.subarray(at, end));
-          at = end;
-          if (!ok) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      writeInPieces(res, body, Number(seed));
     });
     p = await startPortico(`
 listeners: [ { name: web, protocol: http, address: 127.0.0.1:0, h2c: true } ]

@@ -5,22 +5,29 @@ import { connect, type Socket } from 'node:net';
 export interface RawResponse {
   readonly status: number;
   readonly head: string;
+  /** The body as latin1 text, and as bytes. */
   readonly body: string;
+  readonly bytes: Buffer;
   /** Interim (1xx) status codes received before this response. */
   readonly interim: number[];
 }
 
+const EMPTY: Buffer = Buffer.alloc(0);
+
 /** A keep-alive client connection that reads one whole response at a time (Content-Length or chunked). */
 export class Session {
   readonly socket: Socket;
-  #buf = Buffer.alloc(0);
+  /** Bytes received and not yet read, joined only when a read needs them (a large body comes in many reads). */
+  #chunks: Buffer[] = [];
+  #length = 0;
   #closed = false;
   #wake: (() => void) | undefined;
 
   constructor(socket: Socket) {
     this.socket = socket;
     socket.on('data', (c: Buffer) => {
-      this.#buf = Buffer.concat([this.#buf, c]);
+      this.#chunks.push(c);
+      this.#length += c.length;
       this.#wake?.();
     });
     socket.on('close', () => {
@@ -43,6 +50,17 @@ export class Session {
   /** Everything received and not yet read as a response. */
   get pending(): Buffer {
     return this.#buf;
+  }
+
+  get #buf(): Buffer {
+    if (this.#chunks.length !== 1) this.#chunks = [Buffer.concat(this.#chunks, this.#length)];
+    return this.#chunks[0]!;
+  }
+
+  /** Drops the first `n` bytes received. */
+  #consume(n: number): void {
+    this.#chunks = [this.#buf.subarray(n)];
+    this.#length -= n;
   }
 
   async #more(deadline: number): Promise<boolean> {
@@ -76,30 +94,30 @@ export class Session {
         end = this.#buf.indexOf('\r\n\r\n');
       }
       const head = this.#buf.subarray(0, end).toString('latin1');
-      this.#buf = this.#buf.subarray(end + 4);
+      this.#consume(end + 4);
       const status = Number(head.slice(9, 12));
       if (status < 200) {
         interim.push(status);
         continue;
       }
       const cl = /\r\ncontent-length: *(\d+)/i.exec(head);
-      let body = '';
-      if (method === 'HEAD' || status === 204 || status === 304) body = '';
-      else if (/\r\ntransfer-encoding: *chunked/i.test(head)) body = await this.#chunked(deadline);
+      let bytes = EMPTY;
+      if (method === 'HEAD' || status === 204 || status === 304) bytes = EMPTY;
+      else if (/\r\ntransfer-encoding: *chunked/i.test(head)) bytes = await this.#chunked(deadline);
       else if (cl) {
         const n = Number(cl[1]);
-        while (this.#buf.length < n) {
+        while (this.#length < n) {
           if (!(await this.#more(deadline))) throw new Error('closed mid-body');
         }
-        body = this.#buf.subarray(0, n).toString('latin1');
-        this.#buf = this.#buf.subarray(n);
+        bytes = this.#buf.subarray(0, n);
+        this.#consume(n);
       } else throw new Error(`response without framing: ${head}`);
-      return { status, head, body, interim };
+      return { status, head, body: bytes.toString('latin1'), bytes, interim };
     }
   }
 
-  async #chunked(deadline: number): Promise<string> {
-    let body = '';
+  async #chunked(deadline: number): Promise<Buffer> {
+    const parts: Buffer[] = [];
     for (;;) {
       let nl = this.#buf.indexOf('\r\n');
       while (nl < 0) {
@@ -107,12 +125,12 @@ export class Session {
         nl = this.#buf.indexOf('\r\n');
       }
       const size = Number.parseInt(this.#buf.subarray(0, nl).toString('latin1'), 16);
-      while (this.#buf.length < nl + 2 + size + 2) {
+      while (this.#length < nl + 2 + size + 2) {
         if (!(await this.#more(deadline))) throw new Error('closed mid-chunk');
       }
-      body += this.#buf.subarray(nl + 2, nl + 2 + size).toString('latin1');
-      this.#buf = this.#buf.subarray(nl + 2 + size + 2);
-      if (size === 0) return body;
+      parts.push(this.#buf.subarray(nl + 2, nl + 2 + size));
+      this.#consume(nl + 2 + size + 2);
+      if (size === 0) return Buffer.concat(parts);
     }
   }
 
