@@ -1029,54 +1029,46 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
 
     const answers = ['a'.repeat(3000), 'b'.repeat(3000)];
 
-    it('a handler without onDataView is given copies: a chunk kept past its callback survives the next response', async () => {
+    /** Two responses, one after the other, on one connection, each recorded by `rawChunks`. */
+    async function twoResponses(
+      view: { keep: boolean } | undefined,
+    ): Promise<{ first: ReturnType<typeof rawChunks>; second: ReturnType<typeof rawChunks> }> {
+      let got!: { first: ReturnType<typeof rawChunks>; second: ReturnType<typeof rawChunks> };
       await withUpstream(
         (req) => ok(answers[req.index]!),
         { connections: 1 },
         async (pool, up) => {
-          const first = rawChunks(pool, undefined);
+          const first = rawChunks(pool, view);
           await first.done;
-          const second = rawChunks(pool, undefined);
+          const second = rawChunks(pool, view);
           await second.done;
           assert.equal(up.connections.length, 1, 'both on one connection');
-          assert.equal(Buffer.concat(first.chunks).toString(), answers[0]);
-          assert.equal(Buffer.concat(second.chunks).toString(), answers[1]);
+          assert.equal(first.failed(), undefined);
+          assert.equal(second.failed(), undefined);
+          got = { first, second };
         },
       );
+      return got;
+    }
+
+    it('a handler without onDataView is given copies: a chunk kept past its callback survives the next response', async () => {
+      const { first, second } = await twoResponses(undefined);
+      assert.equal(Buffer.concat(first.chunks).toString(), answers[0]);
+      assert.equal(Buffer.concat(second.chunks).toString(), answers[1]);
     });
 
     it('onDataView without keep(): views of one buffer, which the next read reuses', async () => {
-      await withUpstream(
-        (req) => ok(answers[req.index]!),
-        { connections: 1 },
-        async (pool) => {
-          const first = rawChunks(pool, { keep: false });
-          await first.done;
-          assert.equal(Buffer.concat(first.chunks).toString(), answers[0]);
-          const second = rawChunks(pool, { keep: false });
-          await second.done;
-          assert.equal(first.failed(), undefined);
-          assert.equal(second.chunks[0]!.buffer, first.chunks[0]!.buffer, 'the same buffer');
-          // The first response's view now shows the second's bytes: what keep() is for.
-          assert.equal(Buffer.concat(first.chunks).toString(), answers[1]);
-        },
-      );
+      const { first, second } = await twoResponses({ keep: false });
+      assert.equal(second.chunks[0]!.buffer, first.chunks[0]!.buffer, 'the same buffer');
+      // The first response's view now shows the second's bytes: what keep() is for.
+      assert.equal(Buffer.concat(first.chunks).toString(), answers[1]);
     });
 
     it('onDataView with keep(): the kept views survive later reads, which go to a new buffer', async () => {
-      await withUpstream(
-        (req) => ok(answers[req.index]!),
-        { connections: 1 },
-        async (pool) => {
-          const first = rawChunks(pool, { keep: true });
-          await first.done;
-          const second = rawChunks(pool, { keep: true });
-          await second.done;
-          assert.notEqual(second.chunks[0]!.buffer, first.chunks[0]!.buffer);
-          assert.equal(Buffer.concat(first.chunks).toString(), answers[0]);
-          assert.equal(Buffer.concat(second.chunks).toString(), answers[1]);
-        },
-      );
+      const { first, second } = await twoResponses({ keep: true });
+      assert.notEqual(second.chunks[0]!.buffer, first.chunks[0]!.buffer);
+      assert.equal(Buffer.concat(first.chunks).toString(), answers[0]);
+      assert.equal(Buffer.concat(second.chunks).toString(), answers[1]);
     });
 
     it('an upgrade does not run on an idle pooled connection (its socket must emit data): a new one takes its place', async () => {
