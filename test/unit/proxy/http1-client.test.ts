@@ -45,7 +45,23 @@ async function withUpstream(
   options: Partial<Http1PoolOptions> | undefined,
   body: (pool: Http1Pool, up: RawUpstream) => Promise<void>,
 ): Promise<void> {
-  const up = await startAnsweringUpstream(answer);
+  await withPool(await startAnsweringUpstream(answer), options, body);
+}
+
+/** The same with a raw upstream whose connections `onConnection` drives byte by byte. */
+async function withRawUpstream(
+  onConnection: Parameters<typeof startRawUpstream>[0],
+  options: Partial<Http1PoolOptions> | undefined,
+  body: (pool: Http1Pool, up: RawUpstream) => Promise<void>,
+): Promise<void> {
+  await withPool(await startRawUpstream(onConnection), options, body);
+}
+
+async function withPool(
+  up: RawUpstream,
+  options: Partial<Http1PoolOptions> | undefined,
+  body: (pool: Http1Pool, up: RawUpstream) => Promise<void>,
+): Promise<void> {
   const pool = newPool(up.url, options);
   try {
     await body(pool, up);
@@ -587,32 +603,31 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
   it('connections: 1 serves three concurrent requests one after another on one connection, in order', async () => {
     let outstanding = 0;
     let maxOutstanding = 0;
-    const up = await startRawUpstream((conn) => {
-      onRequests(conn.socket, (req) => {
-        outstanding++;
-        maxOutstanding = Math.max(maxOutstanding, outstanding);
-        setTimeout(() => {
-          outstanding--;
-          conn.socket.write(ok(req.path));
-        }, 30);
-      });
-    });
-    const pool = newPool(up.url, { connections: 1 });
-    try {
-      const order: string[] = [];
-      const xs = ['/1', '/2', '/3'].map((p) => dispatch(pool, get(p)));
-      for (const [i, x] of xs.entries()) {
-        x.done.then(() => order.push(`/${i + 1}`));
-      }
-      await within(Promise.all(xs.map((x) => x.done)), 3000, 'three requests');
-      for (const [i, x] of xs.entries()) assertOk(x, `/${i + 1}`);
-      assert.deepEqual(order, ['/1', '/2', '/3']);
-      assert.equal(up.connections.length, 1);
-      assert.equal(maxOutstanding, 1, 'no pipelining');
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
+    await withRawUpstream(
+      (conn) => {
+        onRequests(conn.socket, (req) => {
+          outstanding++;
+          maxOutstanding = Math.max(maxOutstanding, outstanding);
+          setTimeout(() => {
+            outstanding--;
+            conn.socket.write(ok(req.path));
+          }, 30);
+        });
+      },
+      { connections: 1 },
+      async (pool, up) => {
+        const order: string[] = [];
+        const xs = ['/1', '/2', '/3'].map((p) => dispatch(pool, get(p)));
+        for (const [i, x] of xs.entries()) {
+          x.done.then(() => order.push(`/${i + 1}`));
+        }
+        await within(Promise.all(xs.map((x) => x.done)), 3000, 'three requests');
+        for (const [i, x] of xs.entries()) assertOk(x, `/${i + 1}`);
+        assert.deepEqual(order, ['/1', '/2', '/3']);
+        assert.equal(up.connections.length, 1);
+        assert.equal(maxOutstanding, 1, 'no pipelining');
+      },
+    );
   });
 
   describe('request bodies', () => {
@@ -698,22 +713,21 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
     });
 
     it('a stream ending short of its Content-Length fails the request; the connection is not reused', async () => {
-      const up = await startRawUpstream((conn) => {
-        onRequests(conn.socket, () => conn.socket.write(ok('done')));
-      });
-      const pool = newPool(up.url);
-      try {
-        const body = streamOf(['abc']);
-        const x = await run(pool, { method: 'POST', path: '/short', headers: { 'content-length': '10' }, body });
-        assert.equal(x.error?.code, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
-        assert.deepEqual(x.events, ['connect', 'error']);
-        await within(up.connections[0]!.closed, 2000, 'the connection closes');
-        assertOk(await run(pool, get()), 'done');
-        assert.equal(up.connections.length, 2);
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withRawUpstream(
+        (conn) => {
+          onRequests(conn.socket, () => conn.socket.write(ok('done')));
+        },
+        undefined,
+        async (pool, up) => {
+          const body = streamOf(['abc']);
+          const x = await run(pool, { method: 'POST', path: '/short', headers: { 'content-length': '10' }, body });
+          assert.equal(x.error?.code, 'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH');
+          assert.deepEqual(x.events, ['connect', 'error']);
+          await within(up.connections[0]!.closed, 2000, 'the connection closes');
+          assertOk(await run(pool, get()), 'done');
+          assert.equal(up.connections.length, 2);
+        },
+      );
     });
 
     it('a stream longer than its Content-Length fails the request too', async () => {
@@ -790,38 +804,37 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
   });
 
   it('an early response to a streamed upload completes, drops the connection and destroys the body stream', async () => {
-    const up = await startRawUpstream((conn) => {
-      let answered = false;
-      conn.socket.on('data', () => {
-        if (answered || conn.index > 0) return;
-        answered = true;
-        conn.socket.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo much');
-      });
-      if (conn.index > 0) onRequests(conn.socket, () => conn.socket.write(ok('next')));
-    });
-    const pool = newPool(up.url);
-    try {
-      const body = new PassThrough();
-      body.write(Buffer.alloc(64 * 1024, 'a'));
-      const x = await run(pool, {
-        method: 'POST',
-        path: '/upload',
-        headers: { 'content-length': String(100 * 1024 * 1024) },
-        body,
-      });
-      assert.equal(x.error, undefined);
-      assert.equal(x.status, 413);
-      assert.equal(x.body(), 'too much');
-      assert.equal(x.events.at(-1), 'complete');
-      assert.equal(body.destroyed, true, 'the body stream is destroyed');
-      assert.equal(body.listenerCount('data'), 0, 'and detached');
-      await within(up.connections[0]!.closed, 2000, 'the connection closes');
-      assertOk(await run(pool, get()), 'next');
-      assert.equal(up.connections.length, 2);
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
+    await withRawUpstream(
+      (conn) => {
+        let answered = false;
+        conn.socket.on('data', () => {
+          if (answered || conn.index > 0) return;
+          answered = true;
+          conn.socket.write('HTTP/1.1 413 Payload Too Large\r\nContent-Length: 8\r\n\r\ntoo much');
+        });
+        if (conn.index > 0) onRequests(conn.socket, () => conn.socket.write(ok('next')));
+      },
+      undefined,
+      async (pool, up) => {
+        const body = new PassThrough();
+        body.write(Buffer.alloc(64 * 1024, 'a'));
+        const x = await run(pool, {
+          method: 'POST',
+          path: '/upload',
+          headers: { 'content-length': String(100 * 1024 * 1024) },
+          body,
+        });
+        assert.equal(x.error, undefined);
+        assert.equal(x.status, 413);
+        assert.equal(x.body(), 'too much');
+        assert.equal(x.events.at(-1), 'complete');
+        assert.equal(body.destroyed, true, 'the body stream is destroyed');
+        assert.equal(body.listenerCount('data'), 0, 'and detached');
+        await within(up.connections[0]!.closed, 2000, 'the connection closes');
+        assertOk(await run(pool, get()), 'next');
+        assert.equal(up.connections.length, 2);
+      },
+    );
   });
 
   it('HEAD: a Content-Length 100 response without body completes with no data; the connection is not reused', async () => {
@@ -910,56 +923,55 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
       const frame = Buffer.from([0x81, 0x05, 0x68, 0x65, 0x6c, 0x6c, 0x6f]);
       let serverSide: Socket | undefined;
       const fromClient: Buffer[] = [];
-      const up = await startRawUpstream((conn) => {
-        serverSide = conn.socket;
-        onRequests(conn.socket, () => {
-          conn.socket.on('data', (c: Buffer) => fromClient.push(c));
-          conn.socket.write(
-            Buffer.concat([
-              Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'),
-              frame,
-            ]),
-          );
-        });
-      });
-      const pool = newPool(up.url);
-      try {
-        const x = await run(pool, {
-          method: 'GET',
-          path: '/ws',
-          headers: { connection: 'keep-alive' },
-          upgrade: 'websocket',
-        });
-        assert.deepEqual(x.events, ['connect', 'upgrade']);
-        assert.equal(x.upgrade?.status, 101);
-        assert.deepEqual(x.upgrade.headers, ['Upgrade', 'websocket', 'Connection', 'Upgrade']);
-        const head = up.connections[0]!.received().toString('latin1');
-        assert.deepEqual(header(head, 'connection'), ['upgrade']);
-        assert.deepEqual(header(head, 'upgrade'), ['websocket']);
+      await withRawUpstream(
+        (conn) => {
+          serverSide = conn.socket;
+          onRequests(conn.socket, () => {
+            conn.socket.on('data', (c: Buffer) => fromClient.push(c));
+            conn.socket.write(
+              Buffer.concat([
+                Buffer.from('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n'),
+                frame,
+              ]),
+            );
+          });
+        },
+        undefined,
+        async (pool, up) => {
+          const x = await run(pool, {
+            method: 'GET',
+            path: '/ws',
+            headers: { connection: 'keep-alive' },
+            upgrade: 'websocket',
+          });
+          assert.deepEqual(x.events, ['connect', 'upgrade']);
+          assert.equal(x.upgrade?.status, 101);
+          assert.deepEqual(x.upgrade.headers, ['Upgrade', 'websocket', 'Connection', 'Upgrade']);
+          const head = up.connections[0]!.received().toString('latin1');
+          assert.deepEqual(header(head, 'connection'), ['upgrade']);
+          assert.deepEqual(header(head, 'upgrade'), ['websocket']);
 
-        // The socket is handed over paused (so no byte is emitted before the handler listens): unlike undici's,
-        // it needs resume() (pipe() does that; websocket-tunnel.ts pipes it).
-        const socket = x.upgrade.socket;
-        assert.equal(socket.isPaused(), true);
-        const read: Buffer[] = [];
-        socket.on('data', (c: Buffer) => read.push(c));
-        socket.resume();
-        for (let i = 0; i < 100 && Buffer.concat(read).length < frame.length; i++) await sleep(5);
-        assert.deepEqual(Buffer.concat(read), frame);
-        // Both directions work after the switch.
-        serverSide!.write('more');
-        socket.write('from client');
-        for (let i = 0; i < 100 && Buffer.concat(read).length < frame.length + 4; i++) await sleep(5);
-        for (let i = 0; i < 100 && Buffer.concat(fromClient).length < 11; i++) await sleep(5);
-        assert.equal(Buffer.concat(read).subarray(frame.length).toString(), 'more');
-        assert.equal(Buffer.concat(fromClient).toString(), 'from client');
-        // The socket left the pool: close() does not wait for it.
-        await within(pool.close(), 1000, 'pool close with an upgraded socket open');
-        socket.destroy();
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+          // The socket is handed over paused (so no byte is emitted before the handler listens): unlike undici's,
+          // it needs resume() (pipe() does that; websocket-tunnel.ts pipes it).
+          const socket = x.upgrade.socket;
+          assert.equal(socket.isPaused(), true);
+          const read: Buffer[] = [];
+          socket.on('data', (c: Buffer) => read.push(c));
+          socket.resume();
+          for (let i = 0; i < 100 && Buffer.concat(read).length < frame.length; i++) await sleep(5);
+          assert.deepEqual(Buffer.concat(read), frame);
+          // Both directions work after the switch.
+          serverSide!.write('more');
+          socket.write('from client');
+          for (let i = 0; i < 100 && Buffer.concat(read).length < frame.length + 4; i++) await sleep(5);
+          for (let i = 0; i < 100 && Buffer.concat(fromClient).length < 11; i++) await sleep(5);
+          assert.equal(Buffer.concat(read).subarray(frame.length).toString(), 'more');
+          assert.equal(Buffer.concat(fromClient).toString(), 'from client');
+          // The socket left the pool: close() does not wait for it.
+          await within(pool.close(), 1000, 'pool close with an upgraded socket open');
+          socket.destroy();
+        },
+      );
     });
 
     it("a 101 to a request that did not ask for one: onError 'bad upgrade'", async () => {
@@ -1073,72 +1085,72 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
 
     it('an upgrade does not run on an idle pooled connection (its socket must emit data): a new one takes its place', async () => {
       const frame = Buffer.from('after the switch');
-      const up = await startRawUpstream((conn) => {
-        onRequests(conn.socket, (req) => {
-          if (req.headers.upgrade === undefined) conn.socket.write(ok('plain'));
-          else
-            conn.socket.write(
-              `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n${frame}`,
-            );
-        });
-      });
-      const pool = newPool(up.url, { connections: 1 });
-      try {
-        assertOk(await run(pool, get()), 'plain');
-        const x = await run(pool, { method: 'GET', path: '/ws', headers: {}, upgrade: 'websocket' });
-        assert.equal(x.upgrade?.status, 101);
-        assert.equal(up.connections.length, 2, 'a connection of its own');
-        await within(up.connections[0]!.closed, 2000, 'the idle connection closes to make room (connections: 1)');
-        const read: Buffer[] = [];
-        x.upgrade.socket.on('data', (c: Buffer) => read.push(c));
-        x.upgrade.socket.resume();
-        for (let i = 0; i < 100 && Buffer.concat(read).length < frame.length; i++) await sleep(5);
-        assert.equal(Buffer.concat(read).toString(), frame.toString());
-        x.upgrade.socket.destroy();
-        // The pooled connection still serves.
-        assertOk(await run(pool, get()), 'plain');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withRawUpstream(
+        (conn) => {
+          onRequests(conn.socket, (req) => {
+            if (req.headers.upgrade === undefined) conn.socket.write(ok('plain'));
+            else
+              conn.socket.write(
+                `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n${frame}`,
+              );
+          });
+        },
+        { connections: 1 },
+        async (pool, up) => {
+          assertOk(await run(pool, get()), 'plain');
+          const x = await run(pool, { method: 'GET', path: '/ws', headers: {}, upgrade: 'websocket' });
+          assert.equal(x.upgrade?.status, 101);
+          assert.equal(up.connections.length, 2, 'a connection of its own');
+          await within(up.connections[0]!.closed, 2000, 'the idle connection closes to make room (connections: 1)');
+          const read: Buffer[] = [];
+          x.upgrade.socket.on('data', (c: Buffer) => read.push(c));
+          x.upgrade.socket.resume();
+          for (let i = 0; i < 100 && Buffer.concat(read).length < frame.length; i++) await sleep(5);
+          assert.equal(Buffer.concat(read).toString(), frame.toString());
+          x.upgrade.socket.destroy();
+          // The pooled connection still serves.
+          assertOk(await run(pool, get()), 'plain');
+        },
+      );
     });
   });
 
   it('an upgrade queued behind the limit gets a new connection in place of the one that frees up', async () => {
     let releaseSlow!: () => void;
-    const up = await startRawUpstream((conn) => {
-      onRequests(conn.socket, (req) => {
-        if (req.headers.upgrade !== undefined) {
-          conn.socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhi');
-        } else {
-          releaseSlow = () => conn.socket.write(ok('slow'));
-        }
-      });
-    });
-    const pool = newPool(up.url, { connections: 1 });
-    try {
-      const slow = dispatch(pool, get());
-      for (let i = 0; i < 100 && releaseSlow === undefined; i++) await sleep(5);
-      const upgrade = dispatch(pool, { method: 'GET', path: '/ws', headers: {}, upgrade: 'websocket' });
-      await sleep(50);
-      assert.equal(up.connections.length, 1, 'the upgrade waits: connections: 1');
-      releaseSlow();
-      await within(slow.done, 2000, 'the slow GET');
-      assertOk(slow, 'slow');
-      await within(upgrade.done, 2000, 'the upgrade');
-      assert.equal(upgrade.upgrade?.status, 101);
-      assert.equal(up.connections.length, 2);
-      await within(up.connections[0]!.closed, 2000, 'the freed connection closes');
-      const read: Buffer[] = [];
-      upgrade.upgrade.socket.on('data', (c: Buffer) => read.push(c));
-      upgrade.upgrade.socket.resume();
-      for (let i = 0; i < 100 && Buffer.concat(read).length < 2; i++) await sleep(5);
-      assert.equal(Buffer.concat(read).toString(), 'hi');
-      upgrade.upgrade.socket.destroy();
-    } finally {
-      await pool.destroy();
-      await up.close();
-    }
+    await withRawUpstream(
+      (conn) => {
+        onRequests(conn.socket, (req) => {
+          if (req.headers.upgrade !== undefined) {
+            conn.socket.write(
+              'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\nhi',
+            );
+          } else {
+            releaseSlow = () => conn.socket.write(ok('slow'));
+          }
+        });
+      },
+      { connections: 1 },
+      async (pool, up) => {
+        const slow = dispatch(pool, get());
+        for (let i = 0; i < 100 && releaseSlow === undefined; i++) await sleep(5);
+        const upgrade = dispatch(pool, { method: 'GET', path: '/ws', headers: {}, upgrade: 'websocket' });
+        await sleep(50);
+        assert.equal(up.connections.length, 1, 'the upgrade waits: connections: 1');
+        releaseSlow();
+        await within(slow.done, 2000, 'the slow GET');
+        assertOk(slow, 'slow');
+        await within(upgrade.done, 2000, 'the upgrade');
+        assert.equal(upgrade.upgrade?.status, 101);
+        assert.equal(up.connections.length, 2);
+        await within(up.connections[0]!.closed, 2000, 'the freed connection closes');
+        const read: Buffer[] = [];
+        upgrade.upgrade.socket.on('data', (c: Buffer) => read.push(c));
+        upgrade.upgrade.socket.resume();
+        for (let i = 0; i < 100 && Buffer.concat(read).length < 2; i++) await sleep(5);
+        assert.equal(Buffer.concat(read).toString(), 'hi');
+        upgrade.upgrade.socket.destroy();
+      },
+    );
   });
 
   describe('abort', () => {
@@ -1227,31 +1239,30 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
 
   describe('close and destroy', () => {
     it('close() resolves after the requests in flight finish; dispatch after close fails UND_ERR_CLOSED', async () => {
-      const up = await startRawUpstream((conn) => {
-        onRequests(conn.socket, (req) => setTimeout(() => conn.socket.write(ok(req.path)), 100));
-      });
-      const pool = newPool(up.url, { connections: 1 });
-      try {
-        const order: string[] = [];
-        const a = dispatch(pool, get('/a'));
-        const b = dispatch(pool, get('/b'));
-        a.done.then(() => order.push('a'));
-        b.done.then(() => order.push('b'));
-        await sleep(10);
-        const closing = pool.close().then(() => order.push('closed'));
-        const late = dispatch(pool, get('/late'));
-        await within(closing, 3000, 'close');
-        assertOk(a, '/a');
-        assertOk(b, '/b');
-        assert.deepEqual(order, ['a', 'b', 'closed']);
-        await within(late.done, 1000, 'late dispatch');
-        assert.equal(late.error?.code, 'UND_ERR_CLOSED');
-        assert.deepEqual(late.events, ['error']);
-        await within(up.connections[0]!.closed, 1000, 'connections closed');
-      } finally {
-        await pool.destroy();
-        await up.close();
-      }
+      await withRawUpstream(
+        (conn) => {
+          onRequests(conn.socket, (req) => setTimeout(() => conn.socket.write(ok(req.path)), 100));
+        },
+        { connections: 1 },
+        async (pool, up) => {
+          const order: string[] = [];
+          const a = dispatch(pool, get('/a'));
+          const b = dispatch(pool, get('/b'));
+          a.done.then(() => order.push('a'));
+          b.done.then(() => order.push('b'));
+          await sleep(10);
+          const closing = pool.close().then(() => order.push('closed'));
+          const late = dispatch(pool, get('/late'));
+          await within(closing, 3000, 'close');
+          assertOk(a, '/a');
+          assertOk(b, '/b');
+          assert.deepEqual(order, ['a', 'b', 'closed']);
+          await within(late.done, 1000, 'late dispatch');
+          assert.equal(late.error?.code, 'UND_ERR_CLOSED');
+          assert.deepEqual(late.events, ['error']);
+          await within(up.connections[0]!.closed, 1000, 'connections closed');
+        },
+      );
     });
 
     it('destroy(): the request in flight and the queued ones fail, and destroy resolves', async () => {
@@ -1321,61 +1332,60 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         const chunkHead = `${piece.length.toString(16)}\r\n`;
         let accepted = 0;
         let finished = false;
-        const up = await startRawUpstream((conn) => {
-          onRequests(conn.socket, () => {
-            const socket = conn.socket;
-            socket.write(
-              framing === 'chunked'
-                ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
-                : `HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`,
-            );
-            const pump = (): void => {
-              while (accepted < total) {
-                accepted += piece.length;
-                if (framing === 'chunked') socket.write(chunkHead);
-                const more = socket.write(piece);
-                if (framing === 'chunked') socket.write(accepted < total ? '\r\n' : '\r\n0\r\n\r\n');
-                if (!more) {
-                  socket.once('drain', pump);
-                  return;
+        await withRawUpstream(
+          (conn) => {
+            onRequests(conn.socket, () => {
+              const socket = conn.socket;
+              socket.write(
+                framing === 'chunked'
+                  ? 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n'
+                  : `HTTP/1.1 200 OK\r\nContent-Length: ${total}\r\n\r\n`,
+              );
+              const pump = (): void => {
+                while (accepted < total) {
+                  accepted += piece.length;
+                  if (framing === 'chunked') socket.write(chunkHead);
+                  const more = socket.write(piece);
+                  if (framing === 'chunked') socket.write(accepted < total ? '\r\n' : '\r\n0\r\n\r\n');
+                  if (!more) {
+                    socket.once('drain', pump);
+                    return;
+                  }
                 }
-              }
-              finished = true;
-            };
-            pump();
-          });
-        });
-        const pool = newPool(up.url, { idleTimeout: 5000 });
-        try {
-          let received = 0;
-          let paused = false;
-          const x = dispatch(pool, get(), {
-            discardData: true,
-            onData(_ex, chunk) {
-              received += chunk.length;
-              // Pause once, on the first chunk.
-              if (!paused) {
-                paused = true;
-                return false;
-              }
-              return true;
-            },
-          });
-          await sleep(500);
-          const before = received;
-          assert.ok(before > 0, 'the first chunk arrived');
-          assert.ok(before <= 4 * 1024 * 1024, `received ${before} bytes while paused`);
-          assert.equal(finished, false, 'the upstream could not send it all');
-          assert.ok(accepted < total, 'the upstream is stalled on a full socket');
-          x.resume!();
-          await within(x.done, 10_000, 'the rest of the body');
-          assert.equal(x.error, undefined);
-          assert.equal(received, total);
-          assert.equal(x.events.at(-1), 'complete');
-        } finally {
-          await pool.destroy();
-          await up.close();
-        }
+                finished = true;
+              };
+              pump();
+            });
+          },
+          { idleTimeout: 5000 },
+          async (pool) => {
+            let received = 0;
+            let paused = false;
+            const x = dispatch(pool, get(), {
+              discardData: true,
+              onData(_ex, chunk) {
+                received += chunk.length;
+                // Pause once, on the first chunk.
+                if (!paused) {
+                  paused = true;
+                  return false;
+                }
+                return true;
+              },
+            });
+            await sleep(500);
+            const before = received;
+            assert.ok(before > 0, 'the first chunk arrived');
+            assert.ok(before <= 4 * 1024 * 1024, `received ${before} bytes while paused`);
+            assert.equal(finished, false, 'the upstream could not send it all');
+            assert.ok(accepted < total, 'the upstream is stalled on a full socket');
+            x.resume!();
+            await within(x.done, 10_000, 'the rest of the body');
+            assert.equal(x.error, undefined);
+            assert.equal(received, total);
+            assert.equal(x.events.at(-1), 'complete');
+          },
+        );
       });
     }
 
