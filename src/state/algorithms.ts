@@ -109,14 +109,15 @@ export function takeWindows(s: WindowState, cost: number, count: number, spec: R
   if (taken < count) {
     const room = limit - cost - s.curr;
     if (room >= 0 && s.prev > 0) {
-      // Wait until the previous window's weight drops enough.
-      retryAfterMs = Math.max(1, Math.ceil(size * (1 - room / s.prev) - elapsed));
+      // Wait until the previous window's weight drops enough. (prev - room) / prev, not 1 - room / prev: whole
+      // numbers stay exact, so 50 per hour waits 72 s, not 72.000000000001.
+      retryAfterMs = Math.max(1, Math.ceil((size * (s.prev - room)) / s.prev - elapsed));
     } else if (limit - cost < 0) {
       retryAfterMs = 2 * size - elapsed;
     } else {
       // Wait for the next window, where today's count becomes the weighted previous one.
       const room2 = limit - cost;
-      const into = s.curr <= room2 ? 0 : Math.ceil(size * (1 - room2 / s.curr));
+      const into = s.curr <= room2 ? 0 : Math.ceil((size * (s.curr - room2)) / s.curr);
       retryAfterMs = size - elapsed + into;
     }
   }

@@ -86,13 +86,13 @@ local retry = 0
 if taken < count then
   local room = limit - cost - curr
   if room >= 0 and prev > 0 then
-    retry = math.max(1, math.ceil(size * (1 - room / prev) - elapsed))
+    retry = math.max(1, math.ceil(size * (prev - room) / prev - elapsed))
   elseif limit - cost < 0 then
     retry = 2 * size - elapsed
   else
     local room2 = limit - cost
     local into = 0
-    if curr > room2 then into = math.ceil(size * (1 - room2 / curr)) end
+    if curr > room2 then into = math.ceil(size * (curr - room2) / curr) end
     retry = size - elapsed + into
   end
 end

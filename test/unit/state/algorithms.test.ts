@@ -69,3 +69,14 @@ it('a batch admits its first callers only, however many ask', () => {
   assert.equal(b.taken, 3);
   assert.equal(b.retryAfterMs, 20_000, 'one more take of 2 units waits for 2 tokens');
 });
+
+it('a full sliding window tells the exact wait: one window plus the fall of the previous weight by one', () => {
+  const spec: RateLimitSpec = { algorithm: 'sliding-window', limit: 50, windowMs: 3_600_000 };
+  const state = newWindow();
+  assert.equal(takeWindows(state, 1, 50, spec, T0).taken, 50);
+  const denied = takeWindows(state, 1, 1, spec, T0);
+  assert.equal(denied.retryAfterMs, 3_672_000, '3600 s + 3600 s / 50, with no rounding error on top');
+  const early = structuredClone(state);
+  assert.equal(takeWindows(early, 1, 1, spec, T0 + denied.retryAfterMs - 1).taken, 0, 'a millisecond early');
+  assert.equal(takeWindows(state, 1, 1, spec, T0 + denied.retryAfterMs).taken, 1, 'admitted when told');
+});
