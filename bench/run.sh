@@ -14,6 +14,7 @@
 #   PEERS [1]  0 skips the Node peers          PROFILE [0]  1 writes a --cpu-prof of Portico to the out dir
 #   PROXY_CPU [1] / LOAD_CPU [0]  cores for the proxy and for wrk + origin
 #   PORTICO_REF  a commit to measure (exported read-only with git archive) instead of the working tree
+#   H2_TARGETS ["nginx portico-https node-h2-floor node-h2-static"]  rows of suite h2
 #   PORTICO_NODE_FLAGS / PORTICO_ARGS  extra Node flags / `portico start` arguments (experiments)
 #   KEEP_WORK [0]  1 keeps the scratch directory (configs, logs, raw wrk output) after the run
 set -euo pipefail

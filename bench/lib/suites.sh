@@ -61,12 +61,12 @@ suite_balance() {
 suite_h2() {
   make_cert
   local target
-  for target in nginx portico-https node-h2-static; do
+  for target in ${H2_TARGETS:-nginx portico-https node-h2-floor node-h2-static}; do
     log "target $target"
     case $target in
       nginx) start_nginx_proxy tls ;;
       portico-https) start_portico "$target" < <(portico_https_config) ;;
-      node-h2-static) start_node_peer node-h2-static ;;
+      node-h2-*) start_node_peer "$target" ;;
     esac
     measure h2 h2-1k "$target" "$PID" "$PORT"
     stop_target "$target"
