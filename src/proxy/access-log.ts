@@ -46,9 +46,8 @@ export class ExchangeLog {
     metricsOf(this.logger)?.exchangeDone(this, res, now);
     const out = lineWriter(this.logger);
     if (out === undefined) return;
-    const socket = res.socket ?? res.req?.socket;
-    // An HTTP/2 request's socket is Node's stand-in, which has no byte count once the stream closed.
-    const read = socket?.bytesRead;
+    // An HTTP/2 stream shares its connection's byte count with the session's other streams.
+    const read = res.req?.httpVersionMajor === 2 ? undefined : (res.socket ?? res.req?.socket)?.bytesRead;
     const bytesIn = read === undefined ? this.bytesIn : read - this.#bytesReadAtStart;
     // The same fields, in the same order, as a pino line (level, time, msg first). Text a client controls
     // (path, an X-Forwarded-For hop as client) is escaped; ids, names and targets are safe by construction.

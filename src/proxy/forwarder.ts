@@ -24,7 +24,7 @@ import { gatewayHeaders, type HeldBody, holdChunk, releaseHeld } from './exchang
 import { onInterim } from './exchange-interim.ts';
 import { onSinkDrain, sendFromCache, shapedHeaders } from './exchange-shaping.ts';
 import type { GatewayExchange } from './gateway-step.ts';
-import { forwardTrailers } from './h2-compat.ts';
+import { forwardTrailers } from './h2-exchange.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { RelayedBody, type StreamedBody } from './request-body.ts';
 import { filterResponseHeaders, type RawHeaders } from './response-headers.ts';

@@ -1,16 +1,19 @@
 /**
  * @module The HTTP/2 side of a listener: a `node:http2` server that never listens itself. The TLS front
- * (ALPN `h2`) and the h2c front (prior knowledge) hand it connections; its requests enter the same request
- * path as HTTP/1's through the compat classes of h2-compat.ts, after the checks HTTP/1 requests get in
- * http1-checks.ts that apply to HTTP/2 too (h2-compat.ts `checkH2Request`).
+ * (ALPN `h2`) and the h2c front (prior knowledge) hand it connections; each stream enters the same request
+ * path as HTTP/1's as an H2Request/H2Response pair (h2-exchange.ts), after the checks HTTP/1 requests get in
+ * http1-checks.ts that apply to HTTP/2 too (h2-checks.ts `checkH2Request`). Node's compat API is not used.
  */
 import { randomUUID } from 'node:crypto';
-import { createServer, type Http2Server, type Http2Session } from 'node:http2';
+import type { IncomingHttpHeaders } from 'node:http';
+import { constants, createServer, type Http2Server, type Http2Session, type ServerHttp2Stream } from 'node:http2';
+import type { Socket } from 'node:net';
 import type { ListenerConfig } from '../config/schema.ts';
 import { type LocalReply, localReply } from '../errors.ts';
 import { ExchangeLog } from './access-log.ts';
 import { unmapAddress } from './forwarded.ts';
-import { checkH2Request, H2Request, H2Response } from './h2-compat.ts';
+import { checkH2Request } from './h2-checks.ts';
+import { H2Request, H2Response } from './h2-exchange.ts';
 import { MAX_HEADER_FIELDS } from './http1-checks.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { sendLocalReply } from './local-reply.ts';
@@ -31,32 +34,39 @@ const PSEUDO_HEADERS = 4;
 export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
   const limits = config.limits;
   const sessions = new Set<Http2Session>();
-  const server = createServer(
-    {
-      Http2ServerRequest: H2Request,
-      Http2ServerResponse: H2Response,
-      maxHeaderListSize: limits.maxHeaderSize,
-      // As many fields as HTTP/1 allows (Node's default is 128, and browsers send each cookie as its own
-      // field, RFC 9113 §8.2.3); past it the stream is reset (ENHANCE_YOUR_CALM).
-      maxHeaderListPairs: MAX_HEADER_FIELDS + PSEUDO_HEADERS,
-      settings: { maxConcurrentStreams: 250, maxHeaderListSize: limits.maxHeaderSize },
-    } as Parameters<typeof createServer>[0],
-    (req, res) => serve(owner, req as H2Request, res as H2Response, CONTINUE_NONE),
-  );
-  // `Expect: 100-continue`: the interim response is sent once the request is accepted, as over HTTP/1 (Node
-  // would send it at once). Node hands only the exact lowercase value to 'checkContinue'; the expectation is
-  // case-insensitive (RFC 9110 §10.1.1), anything else cannot be met (417).
-  server.on('checkContinue', (req, res) => serve(owner, req as H2Request, res as H2Response, CONTINUE_EXPECTED));
-  server.on('checkExpectation', (req, res) => {
-    const expect = String(req.headers.expect).toLowerCase();
-    serve(owner, req as H2Request, res as H2Response, expect === '100-continue' ? CONTINUE_EXPECTED : CONTINUE_UNMET);
+  const server = createServer({
+    maxHeaderListSize: limits.maxHeaderSize,
+    // As many fields as HTTP/1 allows (Node's default is 128, and browsers send each cookie as its own
+    // field, RFC 9113 §8.2.3); past it the stream is reset (ENHANCE_YOUR_CALM).
+    maxHeaderListPairs: MAX_HEADER_FIELDS + PSEUDO_HEADERS,
+    settings: { maxConcurrentStreams: 250, maxHeaderListSize: limits.maxHeaderSize },
+  } as Parameters<typeof createServer>[0]);
+  // The session's own `socket` is a stand-in that throws once the session is gone; requests get the real one,
+  // which the fronts hand over with 'connection' just before Node makes the session.
+  let handedOver: Socket | undefined;
+  server.prependListener('connection', (socket: Socket) => {
+    handedOver = socket;
   });
-  // CONNECT (RFC 9113 §8.5) is refused as over HTTP/1; Node would answer a bare 405. Extended CONNECT
-  // (RFC 8441) is not offered, so nghttp2 resets a request with `:protocol` before it gets here.
-  server.on('connect', (req, res) => {
-    refuse(owner.generation, req as H2Request, res as H2Response, CONNECT_REFUSED);
+  server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    const socket = (stream.session as SessionWithSocket | undefined)?.[kConnection];
+    if (socket === undefined) {
+      // Its session is already gone: nobody to answer.
+      stream.close(constants.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    const req = new H2Request(stream, headers, socket);
+    const res = new H2Response(stream, req);
+    // CONNECT (RFC 9113 §8.5) is refused as over HTTP/1. Extended CONNECT (RFC 8441) is not offered, so
+    // nghttp2 resets a request with `:protocol` before it gets here.
+    if (req.method === 'CONNECT') {
+      refuse(owner.generation, req, res, headers, CONNECT_REFUSED);
+      return;
+    }
+    serve(owner, req, res, headers, continueMode(headers.expect));
   });
   server.on('session', (session: Http2Session) => {
+    (session as SessionWithSocket)[kConnection] = handedOver;
+    handedOver = undefined;
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
     // A session with no stream activity for the keep-alive time is closed gracefully (GOAWAY).
@@ -68,32 +78,50 @@ export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
   return { server, sessions };
 }
 
+const kConnection = Symbol('portico.h2Connection');
+type SessionWithSocket = Http2Session & { [kConnection]?: Socket };
+
 /** What `Expect` asked of a request: nothing, `100-continue`, or an expectation that cannot be met. */
 type ContinueMode = 0 | 1 | 2;
 const CONTINUE_NONE = 0;
 const CONTINUE_EXPECTED = 1;
 const CONTINUE_UNMET = 2;
 
+/**
+ * `Expect: 100-continue`: the interim response is sent once the request is accepted, as over HTTP/1. The
+ * expectation is case-insensitive (RFC 9110 §10.1.1); anything else cannot be met (417).
+ */
+function continueMode(expect: string | undefined): ContinueMode {
+  if (expect === undefined) return CONTINUE_NONE;
+  return expect.toLowerCase() === '100-continue' ? CONTINUE_EXPECTED : CONTINUE_UNMET;
+}
+
 const CONNECT_REFUSED = localReply('GW_METHOD_NOT_ALLOWED', 'method_refused:CONNECT');
 const EXPECTATION_FAILED = localReply('GW_EXPECTATION_FAILED', 'unsupported_expectation');
 
 /** Every HTTP/2 request enters here: the checks HTTP/1 gets from its listener, then the shared request path. */
-function serve(owner: Owner, req: H2Request, res: H2Response, expect: ContinueMode): void {
+function serve(owner: Owner, req: H2Request, res: H2Response, h2: IncomingHttpHeaders, expect: ContinueMode): void {
   const lg = owner.generation;
-  const refusal = checkH2Request(req) ?? (expect === CONTINUE_UNMET ? EXPECTATION_FAILED : undefined);
+  const refusal = checkH2Request(h2) ?? (expect === CONTINUE_UNMET ? EXPECTATION_FAILED : undefined);
   if (refusal !== undefined) {
-    refuse(lg, req, res, refusal);
+    refuse(lg, req, res, h2, refusal);
     return;
   }
   serveRequest(lg, req as never, res as never, expect === CONTINUE_EXPECTED);
 }
 
 /** A local reply to a request refused before it reached the proxy; the session stays open. */
-function refuse(lg: ListenerGeneration, req: H2Request, res: H2Response, reply: LocalReply): void {
+function refuse(
+  lg: ListenerGeneration,
+  req: H2Request,
+  res: H2Response,
+  h2: IncomingHttpHeaders,
+  reply: LocalReply,
+): void {
   const settings = lg.runtime.settings;
   const socket = req.socket;
   // A CONNECT request has no `:path`; its target is the authority (as in HTTP/1's authority-form).
-  const target = req.url ?? req.authority ?? '';
+  const target = req.url ?? h2[':authority'] ?? '';
   const log = new ExchangeLog(
     lg.logger,
     randomUUID(),

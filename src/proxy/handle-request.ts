@@ -22,7 +22,6 @@ import {
   type RouteGateway,
   readBody,
 } from './gateway-step.ts';
-import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { ALLOWED_METHODS, sendLocalReply } from './local-reply.ts';
 import { normalizePath } from './normalize-path.ts';
@@ -263,7 +262,8 @@ function runPolicies(
   path: string,
   query: string,
 ): Promise<void> | undefined {
-  const socket = connectionSocketOf(s.req) as import('node:tls').TLSSocket;
+  // The connection's socket for HTTP/1 and HTTP/2 alike (h2-exchange.ts): its TLS identity is the client's.
+  const socket = s.req.socket as import('node:tls').TLSSocket;
   const ex = new GatewayExchange(
     id,
     s.route.name,

@@ -18,7 +18,6 @@ import { metricsOf } from '../observe/metrics.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import { addVia, clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
 import { GatewayExchange } from './gateway-step.ts';
-import { connectionSocketOf } from './h2-compat.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { normalizePath } from './normalize-path.ts';
 import { requestIdFrom } from './request-id.ts';
@@ -173,7 +172,7 @@ function runUpgradePolicies(
   ws: CompiledRoute['config']['websocket'],
 ): void {
   const gw = route.gateway!;
-  const conn = connectionSocketOf(req) as import('node:tls').TLSSocket;
+  const conn = req.socket as import('node:tls').TLSSocket;
   const ex = new GatewayExchange(
     id,
     route.name,

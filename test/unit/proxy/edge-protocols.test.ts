@@ -1,7 +1,7 @@
 /** Pure parts of the protocol edge: h2c preface detection, SNI map, redirect Location, HTTP/2 header mapping. */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { http1HeadersFromH2 } from '../../../src/proxy/h2-compat.ts';
+import { http1HeadersFromH2 } from '../../../src/proxy/h2-exchange.ts';
 import { classifyPreface, H2_PREFACE } from '../../../src/proxy/h2c.ts';
 import { hstsValue, httpsLocation } from '../../../src/proxy/redirect.ts';
 import { SniMap } from '../../../src/proxy/tls/sni-map.ts';
