@@ -5,7 +5,7 @@
  *
  * They replace Node's compat classes (Http2ServerRequest/Response), which cost a third of an h2 request's
  * own work here: a Readable and eleven listeners per stream, a Proxy for the socket, validation of every
- * response header Node repeats when it sends them, and an empty trailing HEADERS frame after every response.
+ * response header Node repeats when it sends them, and an empty DATA frame ending every response.
  * These listen on the stream for what the request path asked for and nothing more: request body events are
  * bridged when a listener is added, response events by two listeners.
  *
@@ -188,7 +188,8 @@ export class H2Response extends EventEmitter {
   statusCode = 200;
   /** HTTP/2 has no per-request keep-alive; draining sends GOAWAY instead. Accepted and ignored. */
   shouldKeepAlive = true;
-  #fields: Record<string, HeaderValue> = {};
+  /** Fields set before the head (setHeader), then the head as sent. */
+  #fields: Record<string, HeaderValue> | undefined = undefined;
   #trailers: Record<string, string | string[]> | undefined = undefined;
   #ended = false;
   #closed = false;
@@ -243,30 +244,32 @@ export class H2Response extends EventEmitter {
   }
 
   setHeader(name: string, value: HeaderValue): this {
+    if (this.stream.headersSent) return this;
+    this.#fields ??= {};
     this.#fields[name.toLowerCase()] = value;
     return this;
   }
 
   getHeader(name: string): HeaderValue | undefined {
-    return this.#fields[name.toLowerCase()];
+    return this.#fields?.[name.toLowerCase()];
   }
 
   hasHeader(name: string): boolean {
-    return this.#fields[name.toLowerCase()] !== undefined;
+    return this.#fields?.[name.toLowerCase()] !== undefined;
   }
 
   removeHeader(name: string): void {
-    delete this.#fields[name.toLowerCase()];
+    if (this.#fields !== undefined) delete this.#fields[name.toLowerCase()];
   }
 
   /**
    * Sends the head. Names are lower-cased (HTTP/2 wants them so), a repeated name becomes a list (one field
    * each on the wire), connection-specific fields are dropped. Throws, as HTTP/1's does, for an invalid name
-   * or value; nothing has been sent then.
+   * or value; nothing has been sent or kept then, so a local reply can follow.
    */
   writeHead(status: number, headers?: Record<string, HeaderValue | undefined> | readonly string[]): this {
     if (this.stream.headersSent || this.stream.destroyed) return this;
-    const fields = this.#fields;
+    const fields: Record<string, HeaderValue> = this.#fields === undefined ? {} : { ...this.#fields };
     if (Array.isArray(headers)) {
       for (let i = 0; i + 1 < headers.length; i += 2) addField(fields, headers[i]!, headers[i + 1]!, true);
     } else if (headers !== undefined) {
@@ -277,11 +280,12 @@ export class H2Response extends EventEmitter {
       }
     }
     this.statusCode = status;
+    this.#fields = fields;
     const out = fields as OutgoingHttpHeaders;
     out[':status'] = status;
     // Node ends these streams with the head itself (RFC 9110 §9.3.2, §15.3.5, §15.3.6, §15.4.5): no body.
     const bodiless = this.#ended || status === 204 || status === 205 || status === 304 || this.req.method === 'HEAD';
-    // Waiting for trailers costs an empty trailing HEADERS frame when none come, so only where they can: a
+    // Waiting for trailers costs a frame of its own (an empty DATA frame) when none come, so only where they can: a
     // body of unannounced length (a chunked HTTP/1.1 upstream, gRPC), or a client that said it takes them
     // (`TE: trailers`, RFC 9110 §10.1.4).
     this.#trailing = !bodiless && (fields['content-length'] === undefined || this.req.headers.te === 'trailers');

@@ -363,6 +363,11 @@ async function startRecorder(): Promise<Recorder> {
       pump();
       return;
     }
+    if (url.startsWith('/r/sized')) {
+      res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 5 });
+      res.end('sized');
+      return;
+    }
     if (url.startsWith('/r/trailers')) {
       res.writeHead(200, { 'content-type': 'text/plain', trailer: 'x-checksum, grpc-status' });
       res.write('hello');
@@ -868,6 +873,30 @@ routes:
     } finally {
       session.close();
     }
+  });
+
+  // Waiting for trailers makes Node end a response with a frame of its own (an empty DATA frame when none came):
+  // only a body of unannounced length (or a client sending TE: trailers) is answered that way (h2-exchange.ts).
+  it('ends a response of announced length with its last DATA frame, one of unannounced length with its trailers', async () => {
+    const c = await RawH2.open(h2c);
+    c.headers(1, request('/r/sized'));
+    const plain = await c.result(1);
+    assert.equal(plain.body, 'sized');
+    const mine = c.frames.filter((f) => f.stream === 1);
+    assert.deepEqual(
+      mine.map((f) => [f.type, f.flags & END_STREAM]),
+      [[HEADERS, 0], ...mine.slice(1, -1).map(() => [DATA, 0]), [DATA, END_STREAM]],
+      'HEADERS, then DATA, the last with END_STREAM',
+    );
+    assert.ok(mine.at(-1)!.payload.length > 0, 'END_STREAM comes with the body, not in a frame of its own');
+    c.headers(3, request('/r/trailers'));
+    const chunked = await c.result(3);
+    assert.equal(chunked.body, 'hello');
+    const last = c.frames.filter((f) => f.stream === 3).at(-1)!;
+    assert.equal(last.type, HEADERS, 'a trailing HEADERS frame ends it');
+    assert.ok(last.flags & END_STREAM);
+    assert.ok(last.payload.length > 0, 'holding the trailer fields');
+    c.close();
   });
 
   it('maps upstream failures to 502 / 504 problem+json without the backend address', async () => {
