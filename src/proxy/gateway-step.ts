@@ -62,11 +62,19 @@ export class GatewayExchange implements Exchange {
   }
 }
 
-/** Reads a whole request body, up to `limit` bytes; resolves undefined when it is larger. */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  return new Promise((resolve, reject) => {
+/** What {@link readBody} resolves with when the client went away before the body ended. */
+export const CLIENT_GONE = null;
+
+/**
+ * Reads a whole request body, up to `limit` bytes; resolves undefined when it is larger, and
+ * {@link CLIENT_GONE} when the request failed or closed first: an HTTP/1.1 connection cut mid-upload (an
+ * 'error', "aborted"), an HTTP/2 stream reset with CANCEL (only 'close'). Never rejects.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined | typeof CLIENT_GONE> {
+  return new Promise((resolve) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let ended = false;
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limit) {
@@ -78,8 +86,15 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer | 
       chunks.push(chunk);
     };
     req.on('data', onData);
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
+    req.once('end', () => {
+      ended = true;
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    });
+    const gone = (): void => {
+      if (!ended) resolve(CLIENT_GONE);
+    };
+    req.once('error', gone);
+    req.once('close', gone);
   });
 }
 

@@ -166,13 +166,59 @@ export function http1HeadersFromH2(h2: IncomingHttpHeaders, endAfterHeaders: boo
   return out;
 }
 
-/** Fields HTTP/2 forbids (RFC 9113 §8.2.2): never sent, whatever the response headers held. */
+/**
+ * Fields HTTP/2 forbids (RFC 9113 §8.2.2), and HTTP2-Settings (RFC 7540 §3.2.1, an HTTP/1.1 upgrade field):
+ * never sent, whatever the response headers held. Node refuses a head holding any of them.
+ */
 const CONNECTION_SPECIFIC: ReadonlySet<string> = new Set([
   'connection',
   'keep-alive',
   'proxy-connection',
   'transfer-encoding',
   'upgrade',
+  'http2-settings',
+  'te',
+]);
+
+/**
+ * Fields Node sends once at most (its own list, lib/internal/http2/util.js): a repeat of one of these from an
+ * upstream, which RFC 9110 §5.3 does not allow, keeps the first value; Node would refuse the whole head.
+ */
+const SINGLE_VALUE: ReadonlySet<string> = new Set([
+  'access-control-allow-credentials',
+  'access-control-max-age',
+  'access-control-request-method',
+  'age',
+  'authorization',
+  'content-encoding',
+  'content-language',
+  'content-length',
+  'content-location',
+  'content-md5',
+  'content-range',
+  'content-type',
+  'date',
+  'dnt',
+  'etag',
+  'expires',
+  'from',
+  'host',
+  'if-match',
+  'if-modified-since',
+  'if-none-match',
+  'if-range',
+  'if-unmodified-since',
+  'last-modified',
+  'location',
+  'max-forwards',
+  'proxy-authorization',
+  'range',
+  'referer',
+  'retry-after',
+  'tk',
+  'upgrade-insecure-requests',
+  'user-agent',
+  'x-content-type-options',
 ]);
 
 type HeaderValue = string | number | readonly string[];
@@ -279,8 +325,6 @@ export class H2Response extends EventEmitter {
         if (value !== undefined) addField(fields, name, value, false);
       }
     }
-    this.statusCode = status;
-    this.#fields = fields;
     const out = fields as OutgoingHttpHeaders;
     out[':status'] = status;
     // Node ends these streams with the head itself (RFC 9110 §9.3.2, §15.3.5, §15.3.6, §15.4.5): no body.
@@ -290,6 +334,8 @@ export class H2Response extends EventEmitter {
     // (`TE: trailers`, RFC 9110 §10.1.4).
     this.#trailing = !bodiless && (fields['content-length'] === undefined || this.req.headers.te === 'trailers');
     this.stream.respond(out, { endStream: bodiless, waitForTrailers: this.#trailing });
+    this.statusCode = status;
+    this.#fields = fields;
     return this;
   }
 
@@ -359,8 +405,8 @@ export class H2Response extends EventEmitter {
 
   uncork(): void {}
 
-  /** @internal the stream closed: `finish` then `close`, once. */
-  closed(): void {
+  /** @internal the stream closed: `finish` then `close`, once. (Not `closed`: pipeline() reads that as state.) */
+  streamClosed(): void {
     if (this.#closed) return;
     this.#closed = true;
     this.emit('finish');
@@ -368,7 +414,7 @@ export class H2Response extends EventEmitter {
   }
 
   /** @internal the stream wants its trailers (the response ended while waiting for them). */
-  trailers(): Record<string, string | string[]> {
+  pendingTrailers(): Record<string, string | string[]> {
     return this.#trailers ?? {};
   }
 }
@@ -385,13 +431,14 @@ function addField(fields: Record<string, HeaderValue>, rawName: string, value: H
     fields[name] = value;
     return;
   }
+  if (SINGLE_VALUE.has(name)) return;
   fields[name] = (typeof prev === 'object' ? [...prev] : [String(prev)]).concat(
     typeof value === 'object' ? value : String(value),
   );
 }
 
 function onStreamClose(this: Bridged): void {
-  this[kResponse]!.closed();
+  this[kResponse]!.streamClosed();
 }
 
 function onStreamDrain(this: Bridged): void {
@@ -401,7 +448,7 @@ function onStreamDrain(this: Bridged): void {
 function ignoreStreamError(): void {}
 
 function sendTrailers(this: Bridged): void {
-  this.sendTrailers(this[kResponse]!.trailers());
+  this.sendTrailers(this[kResponse]!.pendingTrailers());
 }
 
 /**

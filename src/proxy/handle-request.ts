@@ -18,6 +18,7 @@ import { ProxyExchange } from './forwarder.ts';
 import {
   answerFromPolicy,
   BODY_OVER_POLICY_LIMIT,
+  CLIENT_GONE,
   GatewayExchange,
   type RouteGateway,
   readBody,
@@ -290,6 +291,11 @@ function runPolicies(
 async function runPoliciesWithBody(s: ForwardStart, gw: RouteGateway, ex: GatewayExchange): Promise<void> {
   if (s.expectContinue) s.res.writeContinue();
   const body = await readBody(s.req, Math.min(gw.chain.needsRequestBody, s.route.maxBodySize));
+  if (body === CLIENT_GONE) {
+    s.log.clientAborted = true;
+    s.log.write(s.res);
+    return;
+  }
   if (body === undefined) {
     endWith(s, ex, { kind: 'reply', reply: BODY_OVER_POLICY_LIMIT }, true);
     return;

@@ -67,7 +67,8 @@ export function htmlBody(reply: LocalReply, requestId: string): string {
 
 /**
  * Writes `reply` to `res` unless headers were already sent (then the only honest move is to abort the
- * connection so the client cannot mistake a truncated body for a complete one).
+ * connection so the client cannot mistake a truncated body for a complete one; an HTTP/2 stream is reset with
+ * INTERNAL_ERROR, since NO_ERROR is how a server ends a complete response early, RFC 9113 §8.1).
  */
 export function sendLocalReply(
   res: ServerResponse,
@@ -77,7 +78,7 @@ export function sendLocalReply(
   extraHeaders?: Readonly<Record<string, string>>,
 ): void {
   if (res.headersSent) {
-    res.destroy();
+    res.destroy(res.req?.httpVersionMajor === 2 ? new Error(reply.details) : undefined);
     return;
   }
   const html = prefersHtml(res.req?.headers.accept);

@@ -23,6 +23,7 @@ import { type AddressInfo, connect as netConnect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { createServer as createTlsServer, type TLSSocket, type Server as TlsServer } from 'node:tls';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
+import { frame } from '../helpers/raw-h2.ts';
 import { certDir, makeCa, makeCert } from '../helpers/tls-certs.ts';
 
 const { HTTP2_HEADER_PATH, HTTP2_HEADER_STATUS, NGHTTP2_INTERNAL_ERROR, NGHTTP2_CANCEL, NGHTTP2_REFUSED_STREAM } =
@@ -34,16 +35,6 @@ function sleep(ms: number): Promise<void> {
 }
 
 // --- a raw HTTP/2 server for responses node:http2 will not send ----------------------------------------------
-
-/** One HTTP/2 frame (RFC 9113 §4.1). */
-function frame(type: number, flags: number, streamId: number, payload: Buffer): Buffer {
-  const head = Buffer.alloc(9);
-  head.writeUIntBE(payload.length, 0, 3);
-  head[3] = type;
-  head[4] = flags;
-  head.writeUInt32BE(streamId, 5);
-  return Buffer.concat([head, payload]);
-}
 
 /** HPACK literal field without indexing, new name, no Huffman (RFC 7541 §6.2.2); short strings only. */
 function literal(name: string, value: string): Buffer {

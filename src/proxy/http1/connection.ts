@@ -523,6 +523,8 @@ export class Http1Connection implements ParserCallbacks {
     }
     // Bytes past the declared length are nobody's response: the connection goes.
     if (extra) this.dead = true;
+    // The head was stopped with 2 (onHeadersComplete): the parser must start over (llhttp.ts `reset`).
+    this.#parser.reset();
     this.#complete(req);
     if (this.dead || !this.#keepAlive) this.close();
     else this.#owner.release(this);

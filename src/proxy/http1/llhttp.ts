@@ -34,6 +34,12 @@ export interface ResponseParser {
   execute(data: Buffer): number | (Error & { code: string; bytesParsed?: number });
   /** End of input: completes a body read to EOF; an Error when the input stopped inside a message. */
   finish(): undefined | (Error & { code: string });
+  /**
+   * A fresh state for the next message. Needed after a head was stopped with 2 (`onHeadersComplete`): llhttp
+   * then marks the parser as upgraded, and Node's binding stops reporting parse errors for good — a malformed
+   * second response on the connection would just stop being parsed.
+   */
+  reset(): void;
   close(): void;
 }
 
@@ -54,8 +60,9 @@ const STRICT = 0;
 
 /** A strict response parser that calls `callbacks`; heads over `maxHeaderSize` bytes are an error. */
 export function createResponseParser(callbacks: ParserCallbacks, maxHeaderSize: number): ResponseParser {
-  const parser = new HTTPParser();
+  const parser = new HTTPParser() as ResponseParser & Record<number, unknown> & { initialize(...a: unknown[]): void };
   parser.initialize(HTTPParser.RESPONSE, RESOURCE, maxHeaderSize, STRICT);
+  parser.reset = () => parser.initialize(HTTPParser.RESPONSE, RESOURCE, maxHeaderSize, STRICT);
   parser[HTTPParser.kOnHeaders] = callbacks.onHeaders.bind(callbacks);
   parser[HTTPParser.kOnHeadersComplete] = callbacks.onHeadersComplete.bind(callbacks);
   parser[HTTPParser.kOnBody] = callbacks.onBody.bind(callbacks);

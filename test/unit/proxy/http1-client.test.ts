@@ -26,6 +26,7 @@ import {
   startRawUpstream,
 } from '../../helpers/raw-upstream.ts';
 import { certDir, makeCert } from '../../helpers/tls-certs.ts';
+import { within } from '../../helpers/within.ts';
 
 const DEFAULTS: Http1PoolOptions = {
   connectTimeout: 2000,
@@ -168,18 +169,6 @@ async function run(pool: Http1Pool, opts: DispatchOptions, hooks: Hooks = {}, ms
   const x = dispatch(pool, opts, hooks);
   await within(x.done, ms, `${opts.method} ${opts.path}`);
   return x;
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: nothing within ${ms}ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 function get(path = '/'): DispatchOptions {
@@ -405,6 +394,22 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         );
       });
     }
+  });
+
+  // llhttp marks a parser as upgraded once a head is stopped with 2 (how Content-Length bodies are relayed), and
+  // Node's binding then swallows every later parse error: the bad response just stopped being read.
+  it('a malformed response on a reused connection fails at once, as on a fresh one', async () => {
+    await withUpstream(
+      (req) => (req.index === 0 ? ok('first') : 'HTTP/1.1 200 OK\r\nX-Bad: a\x7fb\r\ncontent-length: 2\r\n\r\nno'),
+      undefined,
+      async (pool, up) => {
+        assertOk(await run(pool, get('/1')), 'first');
+        const x = await run(pool, get('/2'));
+        assert.equal(up.connections.length, 1, 'the second request went out on the reused connection');
+        // Not the response timeout's error: the parse error itself, as soon as the bytes came.
+        assert.equal(x.error?.code, 'HPE_INVALID_HEADER_TOKEN');
+      },
+    );
   });
 
   it('bytes arriving on an idle pooled connection close it; it is not reused', async () => {

@@ -6,6 +6,7 @@ import { Redis } from 'ioredis';
 import { createRedisStore } from '../../../src/state/redis.ts';
 import type { RateLimitSpec, Store } from '../../../src/state/types.ts';
 import { createRedisServer, type RedisServer } from '../../helpers/redis-server.ts';
+import { within } from '../../helpers/within.ts';
 import { runStoreContract } from './store-contract.ts';
 
 let server: RedisServer;
@@ -92,20 +93,6 @@ async function rawMonitor(url: string, onCommand: (args: string[]) => void): Pro
   socket.write('MONITOR\r\n');
   await within(ok, 2000, 'MONITOR started');
   return socket;
-}
-
-async function within<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  try {
-    return await Promise.race([
-      promise,
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`${what}: not within ${ms} ms`)), ms);
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
 }
 
 /** Waits (bounded) until `cond` holds. */
