@@ -151,6 +151,26 @@ describe('llhttp response parser (createResponseParser)', () => {
     parser.close();
   });
 
+  it('after a head stopped with 2, parse errors go unreported until reset(); after it they are errors again', () => {
+    // llhttp marks the parser upgraded, and Node's binding reports no error for an upgraded parser: the second
+    // response's bad field just stops the parse. connection.ts resets the parser after each such message.
+    const bad = bytes('HTTP/1.1 200 OK\r\nX-Bad: a\x7fb\r\nContent-Length: 2\r\n\r\nno');
+    const head = bytes('HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n');
+    const unreset = recorder((heads) => (heads === 1 ? 2 : 0));
+    assert.equal(unreset.parser.execute(head), head.length);
+    const swallowed = unreset.parser.execute(bad);
+    assert.equal(typeof swallowed, 'number', 'no error reported');
+    assert.ok((swallowed as number) < bad.length, 'the parse stopped short');
+    unreset.parser.close();
+    const { parser } = recorder((heads) => (heads === 1 ? 2 : 0));
+    assert.equal(parser.execute(head), head.length);
+    parser.reset();
+    const reported = parser.execute(bad);
+    assert.equal(typeof reported, 'object');
+    assert.equal((reported as Error & { code: string }).code, 'HPE_INVALID_HEADER_TOKEN');
+    parser.close();
+  });
+
   it('a 101 stops execute right after the head and returns the bytes it parsed', () => {
     const { parser, events } = recorder();
     const head = 'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n';
