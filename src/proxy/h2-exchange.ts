@@ -146,7 +146,10 @@ export class H2Request extends EventEmitter {
   }
 }
 
-const BRIDGE_BITS: Readonly<Record<string, number>> = { data: 1, end: 2, error: 4, aborted: 8, close: 16 };
+/** One bit of `#bridged` per bridged event. */
+const BRIDGE_BITS: Readonly<Record<string, number>> = Object.fromEntries(
+  Object.keys(BRIDGES).map((event, i) => [event, 1 << i]),
+);
 
 /**
  * The request headers an HTTP/1 proxy expects, from an HTTP/2 header block: pseudo-headers dropped,
@@ -239,7 +242,7 @@ export class H2Response extends EventEmitter {
   #trailers: Record<string, string | string[]> | undefined = undefined;
   #ended = false;
   #closed = false;
-  /** The head was sent without END_STREAM to a client that takes trailers: the end sends them. */
+  /** The head asked Node to wait for trailers (see writeHead): the end must send them, empty or not. */
   #trailing = false;
 
   constructor(stream: ServerHttp2Stream, req: H2Request) {
@@ -419,7 +422,10 @@ export class H2Response extends EventEmitter {
   }
 }
 
-/** One field into the head; a name given twice in a list makes a list (Set-Cookie), in an object replaces. */
+/**
+ * One field into the head. A name given twice in a list makes a list (Set-Cookie), except a single-value
+ * field, which keeps its first value; in an object, the later value replaces.
+ */
 function addField(fields: Record<string, HeaderValue>, rawName: string, value: HeaderValue, append: boolean): void {
   const name = rawName.toLowerCase();
   if (CONNECTION_SPECIFIC.has(name) || isPseudoHeader(name)) return;
