@@ -5,6 +5,9 @@ import type { ServerResponse } from 'node:http';
 import { type Logger, lineWriter } from '../observe/logger.ts';
 import { metricsOf } from '../observe/metrics.ts';
 
+/** Logged for an exchange whose client went away before any response was sent (nginx's code). */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 /** Mutable record of one exchange, filled as it goes; written (and counted in metrics) once at the end. */
 export class ExchangeLog {
   readonly id: string;
@@ -41,6 +44,9 @@ export class ExchangeLog {
   write(res: ServerResponse): void {
     if (this.#written) return;
     this.#written = true;
+    // The client left before any response was sent: 499, nginx's "client closed request", not the 200 a
+    // response object starts with (the metrics count it too).
+    if (this.status === 0 && this.clientAborted && !res.headersSent) this.status = CLIENT_CLOSED_REQUEST;
     const now = performance.now();
     // The one per-request metrics hook: a few numbers bumped, no allocation (src/observe/metrics.ts).
     metricsOf(this.logger)?.exchangeDone(this, res, now);

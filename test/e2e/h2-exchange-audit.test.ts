@@ -922,6 +922,7 @@ routes:
     const line = await p.waitFor((l) => l.msg === 'request' && l.path === '/shaped/reset-upload', 3000);
     assert.equal(line.method, 'POST');
     assert.equal(line.aborted, true);
+    assert.equal(line.status, 499, 'no response was sent: "client closed request"');
     // The same over HTTP/1.1: a connection cut mid-upload brings no 'end' either.
     const h1 = netConnect(port, '127.0.0.1');
     await once(h1, 'connect');
@@ -933,6 +934,7 @@ routes:
     h1.destroy();
     const h1Line = await p.waitFor((l) => l.msg === 'request' && l.path === '/shaped/reset-upload-h1', 3000);
     assert.equal(h1Line.aborted, true);
+    assert.equal(h1Line.status, 499);
     await assertServing('a reset upload to a policy route');
   });
 

@@ -176,6 +176,7 @@ routes:
     await upstreamAborted;
     const line = await p.waitFor((l) => l.msg === 'request' && l.path === '/hang-for-client');
     assert.equal(line.aborted, true);
+    assert.equal(line.status, 200, 'left mid-response: the status it was being sent');
   });
 
   it('a client that goes away mid-upload aborts the upstream request: the upstream never sees a complete body', async () => {
@@ -189,6 +190,7 @@ routes:
     assert.ok(seen.bytes < 1024 * 1024, `upstream got ${seen.bytes} bytes`);
     const line = await p.waitFor((l) => l.msg === 'request' && l.path === '/upload');
     assert.equal(line.aborted, true);
+    assert.equal(line.status, 499, 'left before any response: "client closed request"');
   });
 
   it('logs the failure details for operators, not for clients', async () => {
