@@ -146,3 +146,15 @@ function splitRequest(buf: Buffer, index: number): { req: RawRequest; used: numb
   const req: RawRequest = { head, method, path, headers, body: buf.subarray(bodyStart, bodyEnd), index };
   return { req, used: bodyEnd };
 }
+
+/** A 200 response with a Content-Length body (and `extra` header lines, each ending in CRLF). */
+export function okResponse(body: string, extra = ''): string {
+  return `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
+}
+
+/** A 200 response with a chunked body, one chunk per part, then `trailers` (header lines ending in CRLF). */
+export function chunkedResponse(parts: string[], trailers = ''): string {
+  let out = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
+  for (const p of parts) out += `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`;
+  return `${out}0\r\n${trailers}\r\n`;
+}

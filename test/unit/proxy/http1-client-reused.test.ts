@@ -14,7 +14,12 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { DispatchHandler, DispatchOptions } from '../../../src/proxy/http1/connection.ts';
 import { Http1Pool, type Http1PoolOptions } from '../../../src/proxy/http1/pool.ts';
-import { type RawUpstream, startAnsweringUpstream } from '../../helpers/raw-upstream.ts';
+import {
+  chunkedResponse as chunked,
+  okResponse as ok,
+  type RawUpstream,
+  startAnsweringUpstream,
+} from '../../helpers/raw-upstream.ts';
 import { within } from '../../helpers/within.ts';
 
 const OPTIONS: Http1PoolOptions = {
@@ -30,16 +35,6 @@ const PIECE_GAP_MS = 15;
 
 /** A complete response nobody asked for: a client that ever gets `evil` had responses split. */
 const EVIL = 'HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX-Evil: 1\r\n\r\nevil';
-
-function ok(body: string, extra = ''): string {
-  return `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
-}
-
-function chunked(parts: string[], trailers = ''): string {
-  let out = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
-  for (const p of parts) out += `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`;
-  return `${out}0\r\n${trailers}\r\n`;
-}
 
 /** What the upstream sends for one request: `pieces` PIECE_GAP_MS apart, then a FIN when `end`. */
 interface Answer {

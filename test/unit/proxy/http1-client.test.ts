@@ -18,6 +18,8 @@ import { blackhole } from '../../helpers/blackhole.ts';
 import { startEchoUpstream, startUpstream } from '../../helpers/http.ts';
 import { freePort } from '../../helpers/ports.ts';
 import {
+  chunkedResponse as chunked,
+  okResponse as ok,
   onRequests,
   type RawConnection,
   type RawRequest,
@@ -173,18 +175,6 @@ async function run(pool: Http1Pool, opts: DispatchOptions, hooks: Hooks = {}, ms
 
 function get(path = '/'): DispatchOptions {
   return { method: 'GET', path, headers: { host: 'upstream.test' } };
-}
-
-/** A response with a Content-Length body. */
-function ok(body: string, extra = ''): string {
-  return `HTTP/1.1 200 OK\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}\r\n${body}`;
-}
-
-/** A response with a chunked body, one chunk per part. */
-function chunked(parts: string[], trailers = ''): string {
-  let out = 'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n';
-  for (const p of parts) out += `${Buffer.byteLength(p).toString(16)}\r\n${p}\r\n`;
-  return `${out}0\r\n${trailers}\r\n`;
 }
 
 /**
