@@ -6,7 +6,7 @@ import { type Logger, lineWriter } from '../observe/logger.ts';
 import { metricsOf } from '../observe/metrics.ts';
 
 /** Logged for an exchange whose client went away before any response was sent (nginx's code). */
-export const CLIENT_CLOSED_REQUEST = 499;
+const CLIENT_CLOSED_REQUEST = 499;
 
 /** Mutable record of one exchange, filled as it goes; written (and counted in metrics) once at the end. */
 export class ExchangeLog {
