@@ -181,7 +181,8 @@ export class ProxyExchange {
     this.#resume = resume;
     this.log.status = statusCode;
     this.log.upstreamHeadersAt = performance.now();
-    const headers = filterResponseHeaders(rawHeaders, this.rt.settings, this.log.id);
+    const h2 = this.req.httpVersionMajor === 2;
+    const headers = filterResponseHeaders(rawHeaders, this.rt.settings, this.log.id, h2);
     if (headers.length === 0) return this.refuse('transfer_coding_not_chunked');
     // RFC 9110 §8.6: no Content-Length on a 204 (Node would pass the upstream's on).
     if (statusCode === 204) dropContentLength(headers);
@@ -193,7 +194,6 @@ export class ProxyExchange {
     }
     if (this.route.shaping !== undefined) return shapedHeaders(this, statusCode, headers);
     const res = this.res;
-    const h2 = this.req.httpVersionMajor === 2;
     // Head, first chunk and end usually arrive in one tick: cork so they leave in one write (HTTP/2 frames are
     // batched by the session instead).
     if (!h2) {

@@ -33,8 +33,15 @@ export function fieldText(field: Buffer | string): string {
  * The flat header list for the client. Empty (never otherwise: the request id is always in it) when the
  * response cannot be forwarded: a `Transfer-Encoding` other than `chunked` alone, whose body would reach the
  * client still coded but unlabelled (RFC 9112 §6.1; nginx and Go's client refuse it too).
+ * Names keep the upstream's case, or are lower-cased for an HTTP/2 client (`lowerCaseNames`), which gets them
+ * so (RFC 9113 §8.2.1): the head then needs no second copy of each name.
  */
-export function filterResponseHeaders(raw: RawHeaders, settings: ProxySettingsRuntime, requestId: string): string[] {
+export function filterResponseHeaders(
+  raw: RawHeaders,
+  settings: ProxySettingsRuntime,
+  requestId: string,
+  lowerCaseNames = false,
+): string[] {
   const out: string[] = [];
   let connectionTokens: string | undefined;
   let via: string | undefined;
@@ -59,7 +66,7 @@ export function filterResponseHeaders(raw: RawHeaders, settings: ProxySettingsRu
       via = via === undefined ? value : `${via}, ${value}`;
       continue;
     }
-    out.push(name, value);
+    out.push(lowerCaseNames ? lower : name, value);
   }
   if (connectionTokens !== undefined && !isPlainConnectionOption(connectionTokens)) {
     removeConnectionTokens(out, connectionTokens);
