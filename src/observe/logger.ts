@@ -13,7 +13,9 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
  * shutdown so no line is lost.
  */
 export function createLogger(level: LogLevel = 'info'): Logger {
-  const destination = new BatchedDestination(pino.destination({ dest: 1, sync: false, minLength: 0, maxWrite: 65536 }));
+  const destination = new BatchedDestination(
+    pino.destination({ dest: 1, sync: false, minLength: 0, maxWrite: 65536, contentMode: 'buffer' }),
+  );
   // Buffered lines still reach the terminal promptly when traffic is light.
   setInterval(() => destination.flush(), 1000).unref();
   const logger = pino(
@@ -32,19 +34,30 @@ export function createLogger(level: LogLevel = 'info'): Logger {
 /**
  * Collects log lines and hands them to the file descriptor's writer in large chunks: one system call (and one
  * byte count) per 32 KiB instead of per line. Every line, pino's and the access log's, goes through it, so
- * their order is kept.
+ * their order is kept. Lines are encoded into the batch's buffer as they come: a batch kept as one long
+ * string was measured at about 1 µs more per line (the writer counts its bytes, then flattens and encodes it).
  */
 class BatchedDestination {
   readonly #out: ReturnType<typeof pino.destination>;
-  #pending = '';
+  /** The batch being filled; handed over whole (the writer keeps it until written), then a new one. */
+  #batch = Buffer.allocUnsafeSlow(BATCH_CAPACITY);
+  #used = 0;
 
   constructor(out: ReturnType<typeof pino.destination>) {
     this.#out = out;
   }
 
   write(line: string): boolean {
-    this.#pending += line;
-    if (this.#pending.length >= 32768) this.#drainPending();
+    // UTF-8 takes at most 3 bytes per UTF-16 unit.
+    if (this.#used + line.length * 3 > BATCH_CAPACITY) {
+      this.#drainPending();
+      if (line.length * 3 > BATCH_CAPACITY) {
+        this.#out.write(Buffer.from(line, 'utf8') as unknown as string);
+        return true;
+      }
+    }
+    this.#used += this.#batch.write(line, this.#used, 'utf8');
+    if (this.#used >= BATCH_SIZE) this.#drainPending();
     return true;
   }
 
@@ -54,12 +67,19 @@ class BatchedDestination {
   }
 
   #drainPending(): void {
-    if (this.#pending === '') return;
-    const chunk = this.#pending;
-    this.#pending = '';
-    this.#out.write(chunk);
+    if (this.#used === 0) return;
+    const chunk = this.#batch.subarray(0, this.#used);
+    this.#batch = Buffer.allocUnsafeSlow(BATCH_CAPACITY);
+    this.#used = 0;
+    // In `contentMode: 'buffer'` the writer takes Buffers (its type says string).
+    this.#out.write(chunk as unknown as string);
   }
 }
+
+/** A batch is written once it holds this many bytes… */
+const BATCH_SIZE = 32768;
+/** …in a buffer with room for one more line of up to 10 KiB characters. */
+const BATCH_CAPACITY = BATCH_SIZE + 32768;
 
 const ACCESS_LINES = new WeakMap<Logger, (line: string) => void>();
 
