@@ -98,7 +98,7 @@ async function purge(view: AdminView, req: IncomingMessage, res: ServerResponse)
     problem(res, 503, 'GW_SHUTTING_DOWN', 'no running config');
     return;
   }
-  const purged = validKey ? Number(await cache.purge(key as string)) : await cache.purgePrefix(prefix as string);
+  const purged = validKey ? await cache.purge(key as string) : await cache.purgePrefix(prefix as string);
   sendJson(res, 200, { purged });
 }
 

@@ -9,6 +9,7 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { createRequire } from 'node:module';
 import type { Dispatcher } from 'undici';
 import { type LookupResult, PRECONDITION_FIELDS, type RouteCache, type Ticket } from './cache/cache.ts';
+import type { CacheScheme } from './cache/key.ts';
 import type { UpstreamRuntime } from './types.ts';
 import type { UpstreamDispatcher } from './upstream-clients.ts';
 
@@ -26,11 +27,12 @@ function undiciRequest(): RequestFn {
 export function lookup(
   cache: RouteCache,
   method: string,
+  scheme: CacheScheme,
   host: string | undefined,
   url: string,
   headers: IncomingHttpHeaders,
 ): Promise<LookupResult> {
-  return cache.lookup({ method, host: host ?? '', url, headers: { ...headers } });
+  return cache.lookup({ method, scheme, host: host ?? '', url, headers: { ...headers } });
 }
 
 /**

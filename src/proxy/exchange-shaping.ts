@@ -60,7 +60,7 @@ function cacheOnResponse(
       // RFC 9111 §4.4: a 2xx/3xx to an unsafe method invalidates the stored responses it names.
       const method = ex.req.method!;
       if (method !== 'GET' && method !== 'HEAD') {
-        const req = { method, host: ex.cacheHost, url: ex.cacheUrl, headers: ex.req.headers };
+        const req = { method, scheme: ex.cacheScheme, host: ex.cacheHost, url: ex.cacheUrl, headers: ex.req.headers };
         cache.afterUnsafe(req, status, headers).catch(() => {});
       }
     }

@@ -20,6 +20,7 @@ import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import type { ExchangeLog } from './access-log.ts';
 import { Attempt, onPerTryTimeout } from './attempt.ts';
 import type { Ticket } from './cache/cache.ts';
+import type { CacheScheme } from './cache/key.ts';
 import { gatewayHeaders, type HeldBody, holdChunk, releaseHeld } from './exchange-gateway.ts';
 import { onInterim } from './exchange-interim.ts';
 import { onSinkDrain, sendFromCache, shapedHeaders } from './exchange-shaping.ts';
@@ -55,6 +56,7 @@ export class ProxyExchange {
   cacheUrl = '';
   /** The Host (or absolute-form authority) the cache keys by: the client's, before the upstream's replaced it. */
   cacheHost = '';
+  cacheScheme: CacheScheme = 'https';
   /** A stream (sent once; retried only when never read), a buffer a policy read (replayable), or none. */
   body: StreamedBody | Buffer | null;
   /** The policies' view of this exchange, on routes with policies. */

@@ -11,6 +11,7 @@ import { readCookie } from '../lib/cookie.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import { ExchangeLog } from './access-log.ts';
 import type { LookupResult } from './cache/cache.ts';
+import type { CacheScheme } from './cache/key.ts';
 import { lookup, revalidateInBackground } from './cache-step.ts';
 import { sendFromCache } from './exchange-shaping.ts';
 import { addVia, clientAddress, setForwardingHeaders, unmapAddress } from './forwarded.ts';
@@ -194,9 +195,10 @@ function forward(
     exchange.acceptEncoding = s.headers['accept-encoding'];
     exchange.cacheUrl = query === '' ? normalizedPath : `${normalizedPath}?${query}`;
     exchange.cacheHost = s.host ?? '';
+    exchange.cacheScheme = cacheSchemeOf(s.headers['x-forwarded-proto']);
     // Policies that rewrite the response body see the upstream's answer, so such routes bypass the cache.
     if (shaping.cache !== undefined && !(gateway !== undefined && route.gateway!.chain.needsResponseBody > 0)) {
-      lookup(shaping.cache, s.req.method!, s.host, exchange.cacheUrl, s.headers).then(
+      lookup(shaping.cache, s.req.method!, exchange.cacheScheme, s.host, exchange.cacheUrl, s.headers).then(
         (result) => afterLookup(s, exchange, result),
         () => {
           // A failing cache store is a miss: serve from the upstream.
@@ -342,6 +344,17 @@ function endWith(
   log.details = result.details;
   log.consumer = ex.consumer?.name;
   res.once('close', () => log.write(res));
+}
+
+/**
+ * The scheme a cache key holds: the one the upstream is told in X-Forwarded-Proto (this listener's, or a
+ * trusted proxy's first), so an answer given for plain HTTP (a redirect to HTTPS, say) is kept apart.
+ */
+function cacheSchemeOf(forwardedProto: string | string[] | undefined): CacheScheme {
+  const value = Array.isArray(forwardedProto) ? forwardedProto[0] : forwardedProto;
+  if (value === undefined) return 'https';
+  const comma = value.indexOf(',');
+  return (comma === -1 ? value : value.slice(0, comma)).trim().toLowerCase() === 'http' ? 'http' : 'https';
 }
 
 /** The consistent-hash key for this request, when the route's upstream balances by hash. */

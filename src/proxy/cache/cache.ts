@@ -42,7 +42,7 @@
 import { createRequire } from 'node:module';
 import { type LocalReply, localReply } from '../../errors.ts';
 import { type Directives, type HeaderValue, joinHeader, parseCacheControl } from './directives.ts';
-import { KeyBuilder, variantKey } from './key.ts';
+import { type CacheScheme, hasScheme, KeyBuilder, SCHEMES, variantKey } from './key.ts';
 import { MemoryStore } from './memory-store.ts';
 import { currentAge, isBypassRequest, usability } from './policy.ts';
 import type { RedisStore as RedisStoreClass } from './redis-store.ts';
@@ -57,6 +57,8 @@ export type { Ticket, UpstreamHeaders, UpstreamOutcome } from './ticket.ts';
 /** The request as the client sent it. */
 export interface CacheRequest {
   readonly method: string;
+  /** The scheme the upstream is told (X-Forwarded-Proto); part of the key. Absent: `https`. */
+  readonly scheme?: CacheScheme | undefined;
   /** The Host (or :authority) the client used. */
   readonly host: string;
   /** Path and query as received (before any rewrite). */
@@ -131,14 +133,24 @@ export class Cache {
     return new RouteCache(this, config);
   }
 
-  /** Deletes one entry by its exact key (as shown by `RouteCache.keyOf`). */
-  purge(key: string): Promise<boolean> {
-    return this.store.delete(key);
+  /**
+   * Deletes one entry by its exact key (as shown by `RouteCache.keyOf`, `https://example.com/a.js`); a key
+   * without a scheme (`example.com/a.js`) deletes the entries of both schemes. Resolves to how many were there.
+   */
+  async purge(key: string): Promise<number> {
+    const keys = hasScheme(key) ? [key] : SCHEMES.map((scheme) => `${scheme}://${key}`);
+    const deleted = await Promise.all(keys.map((k) => this.store.delete(k)));
+    return deleted.filter(Boolean).length;
   }
 
-  /** Deletes every entry whose key starts with `prefix`, e.g. `example.com/assets/`. */
-  purgePrefix(prefix: string): Promise<number> {
-    return this.store.purgePrefix(prefix);
+  /**
+   * Deletes every entry whose key starts with `prefix`, e.g. `https://example.com/assets/`, or, without a
+   * scheme (`example.com/assets/`), those of both schemes.
+   */
+  async purgePrefix(prefix: string): Promise<number> {
+    if (hasScheme(prefix)) return this.store.purgePrefix(prefix);
+    const counts = await Promise.all(SCHEMES.map((scheme) => this.store.purgePrefix(`${scheme}://${prefix}`)));
+    return counts.reduce((a, b) => a + b, 0);
   }
 
   close(): Promise<void> {
@@ -172,7 +184,7 @@ export class RouteCache implements TicketHost {
 
   /** The base key of a request (what `purge` takes). */
   keyOf(req: CacheRequest): string {
-    return this.#keys.base(req.host, req.url, req.headers);
+    return this.#keys.base(req.scheme ?? 'https', req.host, req.url, req.headers);
   }
 
   lookup(req: CacheRequest): Promise<LookupResult> {
@@ -198,13 +210,17 @@ export class RouteCache implements TicketHost {
   }
 
   /**
-   * Drops every stored response for the target URI of `req`: all its Vary variants (by deleting the index
-   * that names their generation) and, when the key has configured headers or cookies, every such key.
+   * Drops every stored response for the target URI of `req`, under either scheme (a change made over one
+   * reaches the other): all its Vary variants (by deleting the index that names their generation) and, when
+   * the key has configured headers or cookies, every such key.
    */
   async invalidate(req: CacheRequest): Promise<void> {
-    const uri = this.#keys.uri(req.host, req.url);
-    if (this.#keys.hasExtras) await this.store.purgePrefix(`${uri}\n`);
-    else await this.store.delete(uri);
+    await Promise.all(
+      SCHEMES.map((scheme) => {
+        const uri = this.#keys.uri(scheme, req.host, req.url);
+        return this.#keys.hasExtras ? this.store.purgePrefix(`${uri}\n`) : this.store.delete(uri);
+      }),
+    );
   }
 
   async #lookup(req: CacheRequest, reqCc: Readonly<Directives>, mayFollow: boolean): Promise<LookupResult> {

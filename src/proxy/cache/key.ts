@@ -1,9 +1,14 @@
 /**
- * @module Cache keys: `host` + path + query (as configured) + configured request headers and cookies, then, for
- * responses with `Vary`, a second step that appends the normalised values of the named request headers.
+ * @module Cache keys: the target URI (`scheme://host` + path + query, as configured) + configured request
+ * headers and cookies, then, for responses with `Vary`, a second step that appends the normalised values of
+ * the named request headers.
  *
- * Key text starts with `host/path`, so `purgePrefix('example.com/assets/')` removes a subtree. The method
- * is not part of the key: only GET responses are stored and HEAD is served from them.
+ * The scheme is the one the upstream is told (X-Forwarded-Proto): RFC 9111 §2 keys on the target URI, and an
+ * upstream that redirects plain-HTTP requests to HTTPS would otherwise have its redirect served to HTTPS
+ * clients (nginx's default key has `$scheme` for the same reason).
+ * Key text starts with `scheme://host/path`, so `purgePrefix('https://example.com/assets/')` removes a
+ * subtree (the cache's purge functions take a key or prefix without a scheme for both). The method is not part
+ * of the key: only GET responses are stored and HEAD is served from them.
  *
  * Variant keys carry the *generation* of their base key's Vary index: deleting the index (a purge, an
  * invalidation after POST) makes every variant stored under it unreachable at once, without a scan.
@@ -17,6 +22,16 @@ export interface KeyConfig {
 }
 
 type RequestHeaders = Readonly<Record<string, HeaderValue>>;
+
+export type CacheScheme = 'http' | 'https';
+
+/** Keys without a scheme (as an operator may write them to purge) stand for both. */
+export const SCHEMES: readonly CacheScheme[] = ['https', 'http'];
+
+/** Whether a key or prefix given to a purge starts with a scheme. */
+export function hasScheme(keyOrPrefix: string): boolean {
+  return keyOrPrefix.startsWith('https://') || keyOrPrefix.startsWith('http://');
+}
 
 /** Builds keys for one route; compiled once per config generation. */
 export class KeyBuilder {
@@ -35,9 +50,9 @@ export class KeyBuilder {
     return this.#headers.length > 0 || this.#cookies.length > 0;
   }
 
-  /** The part of the key that names the target URI: host, path and query as configured. */
-  uri(host: string, url: string): string {
-    const key = host.toLowerCase();
+  /** The part of the key that names the target URI: scheme, host, path and query as configured. */
+  uri(scheme: CacheScheme, host: string, url: string): string {
+    const key = `${scheme}://${host.toLowerCase()}`;
     const q = url.indexOf('?');
     if (q === -1 || this.#query === 'keep') return key + url;
     if (this.#query === 'ignore') return key + url.slice(0, q);
@@ -45,8 +60,8 @@ export class KeyBuilder {
   }
 
   /** The base key for a request target (`url` is the path with its query, as received). */
-  base(host: string, url: string, headers: RequestHeaders): string {
-    let key = this.uri(host, url);
+  base(scheme: CacheScheme, host: string, url: string, headers: RequestHeaders): string {
+    let key = this.uri(scheme, host, url);
     const names = this.#headers;
     for (let i = 0; i < names.length; i++) {
       const name = names[i]!;

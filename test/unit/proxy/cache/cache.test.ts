@@ -284,9 +284,29 @@ describe('cache engine', () => {
     for (const url of ['/assets/a', '/assets/b', '/api']) {
       await upstream(ticketOf(await rc.lookup(req({}, url))), 200, { 'cache-control': 'max-age=60' });
     }
-    assert.equal(await cache.purge(rc.keyOf(req({}, '/api'))), true);
+    assert.equal(await cache.purge(rc.keyOf(req({}, '/api'))), 1);
     assert.equal(await cache.purgePrefix('example.com/assets/'), 2);
     assert.equal((await rc.lookup(req({}, '/assets/a'))).kind, 'miss');
+  });
+
+  it('keys by scheme: http and https entries are apart, and a purge without a scheme takes both', async () => {
+    const { cache, rc } = setup();
+    const plain: CacheRequest = { ...req(), scheme: 'http' };
+    await upstream(ticketOf(await rc.lookup(plain)), 301, { 'cache-control': 'max-age=60', location: 'https://x/' });
+    assert.equal(rc.keyOf(plain), 'http://example.com/a');
+    assert.equal((await rc.lookup(req())).kind, 'miss', 'the https request does not get the http answer');
+    await upstream(ticketOf(await rc.lookup(req())), 200, { 'cache-control': 'max-age=60' });
+    const hit = await rc.lookup(plain);
+    assert.equal(hit.kind === 'hit' && hit.response.status, 301);
+    assert.equal(await cache.purge('https://example.com/a'), 1, 'a key with a scheme is exact');
+    assert.equal((await rc.lookup(plain)).kind, 'hit');
+    await upstream(ticketOf(await rc.lookup(req())), 200, { 'cache-control': 'max-age=60' });
+    assert.equal(await cache.purge('example.com/a'), 2);
+    assert.equal(await cache.purgePrefix('https://example.com/'), 0);
+    // An unsafe request over one scheme invalidates the URI under both.
+    await upstream(ticketOf(await rc.lookup(plain)), 200, { 'cache-control': 'max-age=60' });
+    await rc.invalidate(req({}, '/a', 'POST'));
+    assert.equal((await rc.lookup(plain)).kind, 'miss');
   });
 
   it('invalidates after an unsafe request', async () => {

@@ -245,15 +245,16 @@ describe('stale on error and retention', () => {
 });
 
 describe('keys', () => {
-  it('host, path and query by mode, plus configured headers and cookies', () => {
+  it('scheme, host, path and query by mode, plus configured headers and cookies', () => {
     const keep = new KeyBuilder({ headers: [], query: 'keep', cookies: [] });
-    assert.equal(keep.base('Example.COM', '/a?b=1&a=2', {}), 'example.com/a?b=1&a=2');
+    assert.equal(keep.base('https', 'Example.COM', '/a?b=1&a=2', {}), 'https://example.com/a?b=1&a=2');
+    assert.equal(keep.base('http', 'Example.COM', '/a', {}), 'http://example.com/a');
     const sorted = new KeyBuilder({ headers: [], query: 'sorted', cookies: [] });
-    assert.equal(sorted.base('h', '/a?b=1&a=2&a=1', {}), 'h/a?a=2&a=1&b=1');
+    assert.equal(sorted.base('https', 'h', '/a?b=1&a=2&a=1', {}), 'https://h/a?a=2&a=1&b=1');
     const ignore = new KeyBuilder({ headers: ['X-Tenant'], query: 'ignore', cookies: ['lang'] });
     assert.equal(
-      ignore.base('h', '/a?x=1', { 'x-tenant': 'T1', cookie: 'sid=9; lang=fr' }),
-      'h/a\nx-tenant:T1\ncookie.lang=fr',
+      ignore.base('https', 'h', '/a?x=1', { 'x-tenant': 'T1', cookie: 'sid=9; lang=fr' }),
+      'https://h/a\nx-tenant:T1\ncookie.lang=fr',
     );
   });
   it('normalises Vary values', () => {
