@@ -154,8 +154,13 @@ export class Http1Connection implements ParserCallbacks {
     return this.#request !== null;
   }
 
-  /** Sends `req` on this (connected, idle) connection. */
-  run(req: PendingRequest): void {
+  /**
+   * Sends `req` on this (connected, idle) connection. Returns whether the connection was taken: false when
+   * `req` was given up before a byte of it was written (its client left while it queued, its head was
+   * invalid), and the connection is still free. The pool then offers it to the next request in a loop: a
+   * queue of thousands of cancelled requests must not become a recursion thousands deep.
+   */
+  run(req: PendingRequest): boolean {
     this.#request = req;
     this.#final = false;
     this.#completed = false;
@@ -164,7 +169,8 @@ export class Http1Connection implements ParserCallbacks {
     this.#handingOver = true;
     req.handler.onConnect?.(req.abort);
     this.#handingOver = false;
-    if (this.#request !== req) return;
+    // Given up in onConnect: free again, unless that broke the connection.
+    if (this.#request !== req) return this.dead;
     const { method, path, headers, body, upgrade } = req.opts;
     let framing: Framing = NO_BODY;
     let stream: BodySource | undefined;
@@ -183,9 +189,8 @@ export class Http1Connection implements ParserCallbacks {
     } catch (err) {
       this.#request = null;
       req.connection = undefined;
-      this.#owner.release(this);
       req.handler.onError?.(err as Error);
-      return;
+      return false;
     }
     // After a switch was asked for, the upstream's parser may be in any state: never reused.
     if (upgrade != null) this.dead = true;
@@ -209,16 +214,17 @@ export class Http1Connection implements ParserCallbacks {
       stream.on('close', onBodyClose);
       stream.resume();
     }
+    return true;
   }
 
   /** The handler gave up on `req` (or a per-try timeout did): the connection cannot be trusted with the rest. */
   abortRequest(req: PendingRequest, err: Error | undefined): void {
     if (this.#request !== req) return;
     if (this.#handingOver) {
-      // Given up before a byte was written (its client left while it queued): the connection stays good.
+      // Given up before a byte was written (its client left while it queued): the connection stays good, and
+      // `run` tells the pool so.
       this.#request = null;
       req.connection = undefined;
-      this.#owner.release(this);
       req.handler.onError?.(err ?? aborted());
       return;
     }

@@ -82,8 +82,9 @@ export class Http1Pool implements ConnectionOwner {
     }
     // An upgrade on a plain pool wants a connection of its own (#runOn): a new one while there is room.
     const conn = this.#needsOwnConnection(req) && this.#hasRoom() ? undefined : this.#takeIdle();
-    if (conn !== undefined) this.#runOn(conn, req);
-    else if (this.#hasRoom()) this.#connect(req);
+    if (conn !== undefined) {
+      if (!this.#runOn(conn, req)) this.release(conn);
+    } else if (this.#hasRoom()) this.#connect(req);
     else this.#queue.push(req);
     return true;
   }
@@ -109,10 +110,9 @@ export class Http1Pool implements ConnectionOwner {
   }
 
   release(conn: Http1Connection): void {
-    const next = this.#queue.shift();
-    if (next !== undefined) {
-      this.#runOn(conn, next);
-      return;
+    // A loop, not a recursion: each queued request its client gave up on hands the connection straight back.
+    for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+      if (this.#runOn(conn, next)) return;
     }
     if (this.#closed) {
       conn.close();
@@ -149,8 +149,9 @@ export class Http1Pool implements ConnectionOwner {
   #serveQueue(): void {
     while (this.#queue.length > 0) {
       const conn = this.#takeIdle();
-      if (conn !== undefined) this.#runOn(conn, this.#queue.shift()!);
-      else if (this.#hasRoom()) this.#connect(this.#queue.shift()!);
+      if (conn !== undefined) {
+        if (!this.#runOn(conn, this.#queue.shift()!)) this.release(conn);
+      } else if (this.#hasRoom()) this.#connect(this.#queue.shift()!);
       else return;
     }
   }
@@ -167,15 +168,16 @@ export class Http1Pool implements ConnectionOwner {
     return req.opts.upgrade != null && this.#tls === undefined;
   }
 
-  /** Runs `req` on `conn`, an idle connection; an upgrade that needs its own connection takes its place. */
-  #runOn(conn: Http1Connection, req: PendingRequest): void {
-    if (!this.#needsOwnConnection(req)) {
-      conn.run(req);
-      return;
-    }
+  /**
+   * Runs `req` on `conn`, an idle connection; an upgrade that needs its own connection takes its place. False
+   * when `req` was given up at once and `conn` is still free (see Http1Connection.run).
+   */
+  #runOn(conn: Http1Connection, req: PendingRequest): boolean {
+    if (!this.#needsOwnConnection(req)) return conn.run(req);
     this.#connections.delete(conn);
     conn.close();
     this.#connect(req);
+    return true;
   }
 
   #connect(req: PendingRequest): void {
@@ -227,7 +229,7 @@ export class Http1Pool implements ConnectionOwner {
       }
       const conn = new Http1Connection(socket, this, reader);
       this.#connections.add(conn);
-      conn.run(req);
+      if (!conn.run(req)) this.release(conn);
     });
     socket.once('error', onError);
   }

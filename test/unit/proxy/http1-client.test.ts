@@ -1230,6 +1230,27 @@ describe('Http1Pool (HTTP/1.1 upstream client)', () => {
         },
       );
     });
+
+    it('5,000 queued requests given up in onConnect hand the connection on in a loop, not a recursion', async () => {
+      await withRawUpstream(
+        (conn) => {
+          // The first request is held until all the others are queued behind it.
+          onRequests(conn.socket, (req) => setTimeout(() => conn.socket.write(ok(req.path)), 200));
+        },
+        { connections: 1 },
+        async (pool, up) => {
+          const first = dispatch(pool, get('/first'));
+          const gone = Array.from({ length: 5000 }, (_, i) =>
+            dispatch(pool, get(`/gone${i}`), { onConnect: (ex) => ex.abort!() }),
+          );
+          await within(first.done, 3000, 'the first request');
+          await within(Promise.all(gone.map((x) => x.done)), 3000, 'every given-up request');
+          assert.ok(gone.every((x) => x.error?.code === 'UND_ERR_ABORTED'));
+          assertOk(await run(pool, get('/next')), '/next');
+          assert.equal(up.connections.length, 1, 'one connection served all');
+        },
+      );
+    });
   });
 
   describe('close and destroy', () => {
