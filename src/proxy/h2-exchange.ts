@@ -246,6 +246,8 @@ export class H2Response extends EventEmitter {
   #closed = false;
   /** The head asked Node to wait for trailers (see writeHead): the end must send them, empty or not. */
   #trailing = false;
+  /** Body bytes given to the stream. */
+  #written = 0;
 
   constructor(stream: ServerHttp2Stream, req: H2Request) {
     super();
@@ -292,6 +294,11 @@ export class H2Response extends EventEmitter {
 
   get writableHighWaterMark(): number {
     return this.stream.writableHighWaterMark;
+  }
+
+  /** Body bytes the stream has passed on (to Node's HTTP/2 session): the client's progress, for a stall check. */
+  get bytesTaken(): number {
+    return this.#written - this.stream.writableLength;
   }
 
   setHeader(name: string, value: HeaderValue): this {
@@ -358,6 +365,7 @@ export class H2Response extends EventEmitter {
     if (!this.stream.headersSent) this.writeHead(this.statusCode);
     // A head that ended the stream (HEAD, 204, 304) takes no body.
     if (this.stream.writableEnded) return true;
+    this.#written += byteLength(chunk, encoding);
     return this.stream.write(chunk, encoding as BufferEncoding, cb);
   }
 
@@ -384,7 +392,10 @@ export class H2Response extends EventEmitter {
     if (stream.writableEnded) return this;
     if (this.#trailing) stream.once('wantTrailers', sendTrailers);
     if (body === undefined) stream.end();
-    else stream.end(body, encoding as BufferEncoding);
+    else {
+      this.#written += byteLength(body, encoding);
+      stream.end(body, encoding as BufferEncoding);
+    }
     return this;
   }
 
@@ -451,6 +462,13 @@ function addField(list: string[], rawName: string, value: string | number): void
 function fieldOf(list: readonly string[], name: string): string | undefined {
   for (let i = 2; i < list.length; i += 2) if (list[i] === name) return list[i + 1];
   return undefined;
+}
+
+/** What a body chunk counts in the stream's `writableLength` (strings are encoded). */
+function byteLength(chunk: string | Uint8Array, encoding: unknown): number {
+  return typeof chunk === 'string'
+    ? Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+    : chunk.byteLength;
 }
 
 function onStreamClose(this: Bridged): void {
