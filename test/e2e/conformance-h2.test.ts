@@ -13,6 +13,7 @@ import { connect as http2Connect } from 'node:http2';
 import { type AddressInfo, createServer as createTcpServer } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { writeRepeated } from '../helpers/bodies.ts';
 import { rawExchange, statusOf } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 import { freePort } from '../helpers/ports.ts';
@@ -124,20 +125,9 @@ async function startRecorder(): Promise<Recorder> {
     }
     if (url.startsWith('/r/big')) {
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      const chunk = Buffer.alloc(BIG_CHUNK, 0x61);
-      let n = 0;
-      const pump = (): void => {
-        while (n < BIG_CHUNKS) {
-          n++;
-          rec.bigWritten += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      writeRepeated(res, Buffer.alloc(BIG_CHUNK, 0x61), BIG_CHUNKS, (bytes) => {
+        rec.bigWritten += bytes;
+      });
       return;
     }
     if (url.startsWith('/r/sized')) {

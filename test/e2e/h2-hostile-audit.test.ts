@@ -22,36 +22,36 @@ import { type AddressInfo, connect as netConnect, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { type ConnectionOptions, connect as tlsConnect } from 'node:tls';
+import { writeRepeated } from '../helpers/bodies.ts';
 import { fetchRaw } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 import {
+  ACK,
+  CANCEL,
+  COMPRESSION_ERROR,
+  CONTINUATION,
   DATA,
   END_HEADERS,
   END_STREAM,
+  ENHANCE_YOUR_CALM,
+  FRAME_SIZE_ERROR,
   frame,
   GOAWAY,
   HEADERS,
   headerBlock,
+  INTERNAL_ERROR,
   PING,
   PREFACE,
   PROTOCOL_ERROR,
   RawH2,
+  REFUSED_STREAM,
   RST_STREAM,
   request,
   SETTINGS,
+  WINDOW_UPDATE,
 } from '../helpers/raw-h2.ts';
 import { certDir, makeCert } from '../helpers/tls-certs.ts';
 import { within } from '../helpers/within.ts';
-
-const CONTINUATION = 0x9;
-const WINDOW_UPDATE = 0x8;
-const INTERNAL_ERROR = 0x2;
-const FRAME_SIZE_ERROR = 0x6;
-const REFUSED_STREAM = 0x7;
-const CANCEL = 0x8;
-const COMPRESSION_ERROR = 0x9;
-const ENHANCE_YOUR_CALM = 0xb;
-const ACK = 0x1;
 
 /** The listener's maxHeaderSize in the config below. */
 const MAX_HEADER_SIZE = 8 * 1024;
@@ -120,20 +120,9 @@ async function startUpstream(): Promise<Upstream> {
       bigWaiter?.({ closed });
       bigWaiter = undefined;
       res.writeHead(200, { 'content-type': 'application/octet-stream' });
-      const chunk = Buffer.alloc(BIG_CHUNK, 0x61);
-      let n = 0;
-      const pump = (): void => {
-        while (n < BIG_CHUNKS && !res.destroyed) {
-          n++;
-          up.bigWritten += chunk.length;
-          if (!res.write(chunk)) {
-            res.once('drain', pump);
-            return;
-          }
-        }
-        res.end();
-      };
-      pump();
+      writeRepeated(res, Buffer.alloc(BIG_CHUNK, 0x61), BIG_CHUNKS, (bytes) => {
+        up.bigWritten += bytes;
+      });
       return;
     }
     res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 });

@@ -40,3 +40,28 @@ export function writeInPieces(res: import('node:http').ServerResponse, body: Buf
   };
   pump();
 }
+
+/**
+ * Writes `chunk` `count` times to `res` with back-pressure, then ends it; stops when the response is
+ * destroyed. `onWrite` hears each chunk's length as it is written (to count what left the upstream).
+ */
+export function writeRepeated(
+  res: import('node:http').ServerResponse,
+  chunk: Buffer,
+  count: number,
+  onWrite: (bytes: number) => void = () => {},
+): void {
+  let n = 0;
+  const pump = (): void => {
+    while (n < count && !res.destroyed) {
+      n++;
+      onWrite(chunk.length);
+      if (!res.write(chunk)) {
+        res.once('drain', pump);
+        return;
+      }
+    }
+    res.end();
+  };
+  pump();
+}

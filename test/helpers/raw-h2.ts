@@ -15,11 +15,19 @@ export const SETTINGS = 0x4;
 export const PUSH_PROMISE = 0x5;
 export const PING = 0x6;
 export const GOAWAY = 0x7;
+export const WINDOW_UPDATE = 0x8;
+export const CONTINUATION = 0x9;
 export const END_STREAM = 0x1;
 export const END_HEADERS = 0x4;
 export const ACK = 0x1;
+/** Error codes (RFC 9113 §7). */
 export const PROTOCOL_ERROR = 0x1;
+export const INTERNAL_ERROR = 0x2;
+export const FRAME_SIZE_ERROR = 0x6;
+export const REFUSED_STREAM = 0x7;
 export const CANCEL = 0x8;
+export const COMPRESSION_ERROR = 0x9;
+export const ENHANCE_YOUR_CALM = 0xb;
 
 export type Fields = [string, string][];
 
