@@ -259,7 +259,7 @@ export class H2Response extends EventEmitter {
     // Node emits a reset or failed stream's error on it, and throws without a listener; the exchange learns of
     // it by 'close'.
     stream.on('error', ignoreStreamError);
-    stream.once('finish', resetUnfinishedRequest);
+    stream.on('finish', resetUnfinishedRequest);
   }
 
   get socket(): Socket | undefined {
