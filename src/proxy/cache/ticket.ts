@@ -126,6 +126,8 @@ export class Ticket implements CaptureSink {
       const outcome = this.#notModified(entry, headers, now);
       if (outcome !== undefined) return outcome;
     }
+    if (entry !== undefined && status === 200 && this.#req.method === 'HEAD')
+      this.#freshenFromHead(entry, headers, now);
     if (
       entry !== undefined &&
       ERROR_STATUSES.has(status) &&
@@ -278,7 +280,31 @@ export class Ticket implements CaptureSink {
     return { kind: 'serve', response: this.#respond(old, now, 'REVALIDATED') };
   }
 
+  /**
+   * RFC 9111 §4.3.5: a 200 to a HEAD sent upstream (the GET entry it could have been answered from was stale)
+   * updates that entry when the two match, by ETag and Last-Modified as the HEAD response gives them (at least
+   * one) and by Content-Length when it gives one: new headers and freshness, the stored body kept. Otherwise
+   * the stored response is outdated and dropped. The HEAD response itself goes to the client as usual.
+   */
+  #freshenFromHead(old: CacheEntry, headers: UpstreamHeaders, now: number): void {
+    const etag = firstValue(headers.etag);
+    const lastModified = firstValue(headers['last-modified']);
+    const length = contentLength(headers);
+    const matches =
+      (etag !== undefined || lastModified !== undefined) &&
+      (etag === undefined || (old.etag !== undefined && opaqueTag(etag) === opaqueTag(old.etag))) &&
+      (lastModified === undefined || lastModified === old.lastModified) &&
+      (length === undefined || length === old.body.length);
+    if (matches) this.#update(old, headers, now);
+    else void this.#host.store.delete(this.#entryKey);
+  }
+
   #refresh(old: CacheEntry, headers: UpstreamHeaders, now: number): ServedResponse {
+    return this.#respond(this.#update(old, headers, now), now, 'REVALIDATED');
+  }
+
+  /** Stores `old` with the headers and freshness of a response that confirmed it (a 304, a HEAD's 200). */
+  #update(old: CacheEntry, headers: UpstreamHeaders, now: number): CacheEntry {
     const host = this.#host;
     const merged = mergeNotModified(old.headers, headers, host.statusHeader, now);
     const resCc = parseCacheControl(merged['cache-control']);
@@ -302,7 +328,7 @@ export class Ticket implements CaptureSink {
       const ttl = retentionMs(freshness);
       void host.store.set(this.#entryKey, kept, ttl).then(() => this.#settle(true));
     }
-    return this.#respond(entry, now, 'REVALIDATED');
+    return entry;
   }
 
   #respond(entry: CacheEntry, now: number, status: CacheStatus): ServedResponse {

@@ -289,6 +289,42 @@ describe('cache engine', () => {
     assert.equal((await rc.lookup(req({}, '/assets/a'))).kind, 'miss');
   });
 
+  it('a 200 to a HEAD sent upstream freshens the stale GET entry it matches, or drops one it does not (§4.3.5)', async () => {
+    const { clock, rc } = setup();
+    const stored = { 'cache-control': 'max-age=10', etag: '"v1"', 'content-length': '5' };
+    await upstream(ticketOf(await rc.lookup(req())), 200, stored);
+    clock.t += 20_000;
+    // Stale: the HEAD goes upstream; its 200 matches by ETag and Content-Length.
+    const head = await upstream(ticketOf(await rc.lookup(req({}, '/a', 'HEAD'))), 200, {
+      ...stored,
+      'cache-control': 'max-age=60',
+      'x-version': 'new',
+    });
+    assert.equal(head.headers['x-cache'], 'MISS');
+    const hit = await rc.lookup(req());
+    assert.ok(hit.kind === 'hit', `expected a hit, got ${hit.kind}`);
+    assert.equal(hit.response.headers['x-version'], 'new');
+    assert.equal(hit.response.body.toString(), 'hello', 'the stored body is kept');
+
+    clock.t += 120_000;
+    // Another representation now (a new ETag): the stored one is dropped, not served as fresh.
+    await upstream(ticketOf(await rc.lookup(req({}, '/a', 'HEAD'))), 200, { ...stored, etag: '"v2"' });
+    assert.equal((await rc.lookup(req())).kind, 'miss');
+  });
+
+  it('a HEAD 200 without validators, or with another length, does not freshen the entry', async () => {
+    const { clock, rc } = setup();
+    const stored = { 'cache-control': 'max-age=10', etag: '"v1"' };
+    for (const headHeaders of [{ 'cache-control': 'max-age=60' }, { ...stored, 'content-length': '999' }]) {
+      await upstream(ticketOf(await rc.lookup(req())), 200, stored);
+      clock.t += 20_000;
+      await upstream(ticketOf(await rc.lookup(req({}, '/a', 'HEAD'))), 200, headHeaders);
+      const after = await rc.lookup(req());
+      assert.notEqual(after.kind, 'hit');
+      if (after.kind === 'miss' || after.kind === 'revalidate') after.ticket.onError();
+    }
+  });
+
   it('keys by scheme: http and https entries are apart, and a purge without a scheme takes both', async () => {
     const { cache, rc } = setup();
     const plain: CacheRequest = { ...req(), scheme: 'http' };
