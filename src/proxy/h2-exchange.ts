@@ -335,9 +335,11 @@ export class H2Response extends EventEmitter {
     if (this.#fields !== undefined || !Array.isArray(headers)) {
       // Fields set before, replaced by the object's: merged by name first.
       const merged: Record<string, HeaderValue | undefined> = { ...this.#fields };
-      if (headers !== undefined)
-        for (const name in headers)
-          merged[name.toLowerCase()] = (headers as Record<string, HeaderValue | undefined>)[name];
+      const object = headers as Record<string, HeaderValue | undefined> | undefined;
+      for (const name in object) {
+        // An undefined value is skipped, as before: it does not remove a field set with setHeader.
+        if (object[name] !== undefined) merged[name.toLowerCase()] = object[name];
+      }
       for (const name in merged) {
         const value = merged[name];
         if (value === undefined) continue;

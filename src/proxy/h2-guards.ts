@@ -57,6 +57,11 @@ export function guardSession(session: Http2Session, socket: Socket | undefined, 
   session.once('goaway', () => lingerThenDestroy(s));
 }
 
+/** The connection's socket (TLS or TCP) the front handed over for `session`; undefined once it is gone. */
+export function connectionOf(session: Http2Session | undefined): Socket | undefined {
+  return (session as GuardedSession | undefined)?.[kSocket];
+}
+
 /** Counts the stream among its session's open ones until it closes (a module listener: no closure each). */
 export function guardStream(session: Http2Session, stream: ServerHttp2Stream, res: H2Response): void {
   const s = session as GuardedSession;

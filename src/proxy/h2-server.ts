@@ -5,7 +5,6 @@
  * http1-checks.ts that apply to HTTP/2 too (h2-checks.ts `checkH2Request`). Node's compat API is not used.
  * Defences against abusive clients (rapid reset, stalls, half-open sockets) are in h2-guards.ts.
  */
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import { constants, createServer, type Http2Server, type Http2Session, type ServerHttp2Stream } from 'node:http2';
 import type { Socket } from 'node:net';
@@ -15,11 +14,20 @@ import { ExchangeLog } from './access-log.ts';
 import { unmapAddress } from './forwarded.ts';
 import { checkH2Request } from './h2-checks.ts';
 import { H2Request, H2Response } from './h2-exchange.ts';
-import { closeSession, destroySession, guardSession, guardStream, headerListSize, resetStream } from './h2-guards.ts';
+import {
+  closeSession,
+  connectionOf,
+  destroySession,
+  guardSession,
+  guardStream,
+  headerListSize,
+  resetStream,
+} from './h2-guards.ts';
 import { MAX_HEADER_FIELDS } from './http1-checks.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { type EdgeRules, serveRequest } from './redirect.ts';
+import { newRequestId } from './request-id.ts';
 
 export interface H2Side {
   readonly server: Http2Server;
@@ -50,8 +58,8 @@ export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
     handedOver = socket;
   });
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders, _flags: number, raw: string[]) => {
-    const session = stream.session as SessionWithSocket | undefined;
-    const socket = session?.[kConnection];
+    const session = stream.session;
+    const socket = connectionOf(session);
     if (session === undefined || socket === undefined) {
       // Its session is already gone: nobody to answer.
       resetStream(stream, constants.NGHTTP2_REFUSED_STREAM);
@@ -76,7 +84,6 @@ export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
     serve(owner, req, res, headers, continueMode(headers.expect));
   });
   server.on('session', (session: Http2Session) => {
-    (session as SessionWithSocket)[kConnection] = handedOver;
     guardSession(session, handedOver, limits.idleTimeout);
     handedOver = undefined;
     sessions.add(session);
@@ -89,9 +96,6 @@ export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
   server.on('sessionError', () => {});
   return { server, sessions };
 }
-
-const kConnection = Symbol('portico.h2Connection');
-type SessionWithSocket = Http2Session & { [kConnection]?: Socket };
 
 /** What `Expect` asked of a request: nothing, `100-continue`, or an expectation that cannot be met. */
 type ContinueMode = 0 | 1 | 2;
@@ -136,7 +140,7 @@ function refuse(
   const target = req.url ?? h2[':authority'] ?? '';
   const log = new ExchangeLog(
     lg.logger,
-    randomUUID(),
+    newRequestId(),
     unmapAddress(socket.remoteAddress),
     req.method,
     target,

@@ -4,7 +4,6 @@
  * generations: a reload swaps the generation it reads, and in-flight requests finish on the one they started
  * with. WebSocket upgrades go to websocket.ts; redirect and HSTS rules (redirect.ts) run before the proxy.
  */
-import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Server as NetServer, Socket } from 'node:net';
 import type { Server as TlsServer } from 'node:tls';
@@ -20,6 +19,7 @@ import { applyClientAuth, createTlsFront } from './https-listener.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { ALLOWED_METHODS, PROBLEM_JSON, problemBody, sendLocalReply } from './local-reply.ts';
 import { type EdgeRules, serveRequest } from './redirect.ts';
+import { newRequestId } from './request-id.ts';
 import { ConnectionsPerClient } from './shield.ts';
 import { CertStore } from './tls/cert-store.ts';
 import { proxyWebSocket } from './websocket.ts';
@@ -255,7 +255,7 @@ export class HttpListener {
     const socket = req.socket;
     const log = new ExchangeLog(
       gen.logger,
-      randomUUID(),
+      newRequestId(),
       unmapAddress(socket.remoteAddress),
       req.method!,
       req.url!,
@@ -343,7 +343,7 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
 /** A problem reply written straight to a socket the HTTP parser gave up on; the connection closes after it. */
 function writeRawProblem(socket: Socket, code: ErrorCode): void {
   const { status } = ERROR_CODES[code];
-  const body = problemBody({ status, code, details: '' }, randomUUID());
+  const body = problemBody({ status, code, details: '' }, newRequestId());
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ndate: ${new Date().toUTCString()}\r\ncontent-type: ${PROBLEM_JSON}\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${status === 405 ? `allow: ${ALLOWED_METHODS}\r\n` : ''}` +

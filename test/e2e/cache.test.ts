@@ -77,6 +77,16 @@ describe('cache and compression', () => {
       } else if (url.startsWith('/png')) {
         res.writeHead(200, { 'content-type': 'image/png' });
         res.end(Buffer.alloc(4000, 1));
+      } else if (url.startsWith('/head-fresh')) {
+        // GET: fresh for a second; HEAD: the same representation (ETag), fresh for a minute, a new field.
+        const head = req.method === 'HEAD';
+        res.writeHead(200, {
+          'content-type': 'text/plain',
+          etag: '"h1"',
+          'cache-control': head ? 'max-age=60' : 'max-age=1',
+          ...(head ? { 'x-from': 'head' } : {}),
+        });
+        res.end('body of h1');
       } else {
         res.writeHead(200, { 'content-type': 'text/plain' });
         res.end('other');
@@ -117,6 +127,18 @@ routes:
     assert.equal(conditional.status, 304);
     assert.equal(conditional.body.length, 0);
     assert.equal(hits.get('/tagged-fresh'), 1);
+  });
+
+  it('a HEAD answered upstream freshens the stale GET entry it matches (RFC 9111 §4.3.5)', async () => {
+    assert.equal((await get(`${p.url()}/head-fresh`)).headers['x-cache'], 'MISS');
+    await new Promise((r) => setTimeout(r, 1100));
+    const head = await get(`${p.url()}/head-fresh`, {}, 'HEAD');
+    assert.equal(head.headers['x-cache'], 'MISS', 'the stale entry sends the HEAD upstream');
+    const after = await get(`${p.url()}/head-fresh`);
+    assert.equal(after.headers['x-cache'], 'HIT');
+    assert.equal(after.headers['x-from'], 'head');
+    assert.equal(after.body.toString(), 'body of h1');
+    assert.equal(hits.get('/head-fresh'), 2, 'one GET and one HEAD reached the origin');
   });
 
   it('never stores private responses or responses to requests with Authorization', async () => {
