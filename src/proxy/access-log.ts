@@ -21,7 +21,6 @@ export class ExchangeLog {
   status = 0;
   code: string | undefined = undefined;
   details = '';
-  bytesIn = 0;
   bytesOut = 0;
   upstreamStart = 0;
   upstreamHeadersAt = 0;
@@ -52,9 +51,7 @@ export class ExchangeLog {
     metricsOf(this.logger)?.exchangeDone(this, res, now);
     const out = lineWriter(this.logger);
     if (out === undefined) return;
-    // An HTTP/2 stream shares its connection's byte count with the session's other streams.
-    const read = res.req?.httpVersionMajor === 2 ? undefined : (res.socket ?? res.req?.socket)?.bytesRead;
-    const bytesIn = read === undefined ? this.bytesIn : read - this.#bytesReadAtStart;
+    const bytesIn = this.#bytesIn(res);
     // The same fields, in the same order, as a pino line (level, time, msg first). Text a client controls
     // (path, an X-Forwarded-For hop as client) is escaped; ids, names and targets are safe by construction.
     let line = `{"level":"info","time":"${isoNow()}","msg":"request","requestId":"${this.id}","client":${JSON.stringify(this.client)},"method":"${this.method}","path":${JSON.stringify(this.path)}`;
@@ -72,6 +69,23 @@ export class ExchangeLog {
     if (this.clientAborted) line += ',"aborted":true';
     out(`${line}}\n`);
   }
+
+  /**
+   * HTTP/1: what the connection read during the exchange (head and body). An HTTP/2 stream shares its
+   * connection's count with the session's other streams, so its request counts its own (h2-exchange.ts).
+   */
+  #bytesIn(res: ServerResponse): number {
+    const req = res.req as (ServerResponse['req'] & Partial<H2RequestBytes>) | undefined;
+    if (req?.httpVersionMajor === 2) return (req.headBytes ?? 0) + (req.bodyBytesRead ?? 0);
+    const read = (res.socket ?? req?.socket)?.bytesRead;
+    return read === undefined ? 0 : read - this.#bytesReadAtStart;
+  }
+}
+
+/** The byte counts an HTTP/2 request keeps (H2Request in h2-exchange.ts). */
+interface H2RequestBytes {
+  headBytes: number;
+  bodyBytesRead: number;
 }
 
 let isoMs = 0;

@@ -32,7 +32,9 @@ type Bridged = ServerHttp2Stream & { [kRequest]?: H2Request; [kResponse]?: H2Res
 /** Events of the request that come from the stream, bridged once the request path listens for them. */
 const BRIDGES: Readonly<Record<string, (this: Bridged, arg?: unknown) => void>> = {
   data(this: Bridged, chunk) {
-    this[kRequest]!.emit('data', chunk);
+    const req = this[kRequest]!;
+    req.bodyBytesRead += (chunk as Buffer).length;
+    req.emit('data', chunk);
   },
   end(this: Bridged) {
     // Node ends the readable side of a stream the client reset too: a cut-off upload is not a complete one.
@@ -69,11 +71,18 @@ export class H2Request extends EventEmitter {
   readonly httpVersionMajor = 2;
   readonly httpVersionMinor = 0;
   readonly httpVersion = '2.0';
+  /**
+   * What the client sent, for the access log's `bytesIn` (the connection's byte count is shared by every
+   * stream): the header list's size as RFC 9113 §6.5.2 counts it, then the body bytes read.
+   */
+  readonly headBytes: number;
+  bodyBytesRead = 0;
   #bridged = 0;
 
-  constructor(stream: ServerHttp2Stream, h2: IncomingHttpHeaders, socket: Socket) {
+  constructor(stream: ServerHttp2Stream, h2: IncomingHttpHeaders, socket: Socket, headBytes: number) {
     super();
     this.stream = stream;
+    this.headBytes = headBytes;
     (stream as Bridged)[kRequest] = this;
     this.method = h2[':method'] as string;
     this.url = h2[':path'] as string;
@@ -121,6 +130,7 @@ export class H2Request extends EventEmitter {
   }
 
   pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
+    this.stream.on('data', countPiped);
     return this.stream.pipe(destination, options);
   }
 
@@ -144,6 +154,11 @@ export class H2Request extends EventEmitter {
     this.#bridged |= bit;
     this.stream.on(event, bridge);
   }
+}
+
+/** Counts the body bytes of a request piped straight from its stream (no 'data' bridge in between). */
+function countPiped(this: Bridged, chunk: Buffer): void {
+  this[kRequest]!.bodyBytesRead += chunk.length;
 }
 
 /** One bit of `#bridged` per bridged event. */

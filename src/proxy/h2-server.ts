@@ -68,11 +68,12 @@ export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
     // Node enforces SETTINGS_MAX_HEADER_LIST_SIZE only once the client has acknowledged our SETTINGS; before
     // that (a client's first requests, sent with its preface) the limit is Node's 64 KiB default. The same
     // reset Node gives once it is acknowledged, so maxHeaderSize holds for every stream.
-    if (headerListSize(raw) > limits.maxHeaderSize) {
+    const headBytes = headerListSize(raw);
+    if (headBytes > limits.maxHeaderSize) {
       resetStream(stream, constants.NGHTTP2_ENHANCE_YOUR_CALM);
       return;
     }
-    const req = new H2Request(stream, headers, socket);
+    const req = new H2Request(stream, headers, socket, headBytes);
     const res = new H2Response(stream, req);
     guardStream(session, stream, res);
     // CONNECT (RFC 9113 §8.5) is refused as over HTTP/1. Extended CONNECT (RFC 8441) is not offered, so

@@ -152,6 +152,23 @@ routes:
     assert.equal(seen.body, 'part one, part two');
   });
 
+  it("logs an h2 request's own bytes in: its header list and its body, not the session's", async () => {
+    const authority = `https://127.0.0.1:${p.port('secure')}`;
+    const body = 'x'.repeat(5000);
+    const headers = { ':method': 'POST', ':path': '/counted', 'x-request-id': 'h2-bytes-in' };
+    const res = await h2Request(authority, headers, [body], true);
+    assert.equal(res.status, 200);
+    const line = await p.waitFor((l) => l.msg === 'request' && l.requestId === 'h2-bytes-in');
+    // RFC 9113 §6.5.2: each field's name and value plus 32 (Node adds its own pseudo-header for the scheme).
+    const fields = Object.entries({ ...headers, ':scheme': 'https', ':authority': authority.slice(8) });
+    const headBytes = fields.reduce((n, [name, value]) => n + name.length + value.length + 32, 0);
+    assert.equal(line.bytesIn, headBytes + body.length);
+    const get = await h2Request(authority, { ':path': '/counted', 'x-request-id': 'h2-bytes-in-get' }, undefined, true);
+    assert.equal(get.status, 200);
+    const getLine = await p.waitFor((l) => l.msg === 'request' && l.requestId === 'h2-bytes-in-get');
+    assert.ok((getLine.bytesIn as number) > 0 && (getLine.bytesIn as number) < 300, String(getLine.bytesIn));
+  });
+
   it('accepts h2c with prior knowledge, and HTTP/1.1 on the same port', async () => {
     const port = p.port('h2c');
     const res = await h2Request(`http://127.0.0.2:${port}`, { ':path': '/prior' });

@@ -21,7 +21,7 @@ async function exchange(
     socket = s;
   });
   server.on('stream', (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    const req = new H2Request(stream, headers, socket!);
+    const req = new H2Request(stream, headers, socket!, 0);
     handle(req, new H2Response(stream, req));
   });
   server.listen(0, '127.0.0.1');
