@@ -41,6 +41,7 @@
  */
 import { createRequire } from 'node:module';
 import { type LocalReply, localReply } from '../../errors.ts';
+import { normalizePath } from '../normalize-path.ts';
 import { type Directives, type HeaderValue, joinHeader, parseCacheControl } from './directives.ts';
 import { type CacheScheme, hasScheme, KeyBuilder, SCHEMES, variantKey } from './key.ts';
 import { MemoryStore } from './memory-store.ts';
@@ -67,7 +68,7 @@ export interface CacheRequest {
 }
 
 export type LookupResult =
-  /** Fresh: send `response` (status 200…, or 304 for a matching conditional request). */
+  /** Fresh: send `response` (status 200…, 304 for a matching conditional request, 412 for a failed If-Match). */
   | { readonly kind: 'hit'; readonly response: ServedResponse }
   /** Stale but usable: send `response`; when `revalidation` is set, refresh it in the background. */
   | { readonly kind: 'stale'; readonly response: ServedResponse; readonly revalidation: Ticket | undefined }
@@ -284,7 +285,10 @@ function sameOriginPath(host: string, url: string, value: string): string | unde
     const target = new URL(value.trim(), base);
     if (target.protocol !== 'http:' && target.protocol !== 'https:') return undefined;
     if (target.host !== base.host) return undefined;
-    return target.pathname + target.search;
+    // The key holds the normalised path (as handle-request.ts makes it): `/a%7eb` and `/x/../a~b` name `/a~b`.
+    const normal = normalizePath(target.pathname + target.search);
+    if (!normal.ok) return undefined;
+    return normal.query === '' ? normal.path : `${normal.path}?${normal.query}`;
   } catch {
     return undefined;
   }
@@ -316,15 +320,15 @@ function withoutPreconditions(headers: Readonly<Record<string, HeaderValue>>): R
   return out;
 }
 
-/** Only a plain GET leads: its response is the one others can share (no ranges, no client validators). */
+/**
+ * Only a plain GET leads: its response is the one others can share (no ranges, no client preconditions,
+ * whose 304 or 412 could not serve them).
+ */
 function canLead(req: CacheRequest): boolean {
+  if (req.method !== 'GET') return false;
   const h = req.headers;
-  return (
-    req.method === 'GET' &&
-    h.range === undefined &&
-    h['if-none-match'] === undefined &&
-    h['if-modified-since'] === undefined
-  );
+  for (let i = 0; i < PRECONDITION_FIELDS.length; i++) if (h[PRECONDITION_FIELDS[i]!] !== undefined) return false;
+  return true;
 }
 
 function newFlight(flights: Map<string, Flight>, key: string): Flight {

@@ -25,7 +25,8 @@ export class CaptureStream extends Transform {
     const chunks = this.#chunks;
     if (chunks !== undefined) {
       this.#size += chunk.length;
-      if (this.#size > this.#max) this.#chunks = undefined;
+      // Too big to store: say so now, so requests coalesced behind this one go upstream at once.
+      if (this.#size > this.#max) this.#settle(undefined);
       else chunks.push(chunk);
     }
     callback(null, chunk);

@@ -1,15 +1,34 @@
 /**
- * @module Conditional GET/HEAD evaluated against a stored response (RFC 9110 §13.1.1, §13.1.3, §13.2.2; RFC
- * 9111 §4.3.2): If-None-Match with weak comparison first; If-Modified-Since only without it.
+ * @module Conditional GET/HEAD evaluated against a stored response (RFC 9110 §13.1, §13.2.2; RFC 9111
+ * §4.3.2), in the order §13.2.2 gives: If-Match (strong comparison), else If-Unmodified-Since, failing with
+ * 412; then If-None-Match (weak comparison), else If-Modified-Since, answered 304.
  */
 import { type HeaderValue, joinHeader, parseHttpDate } from './directives.ts';
 import type { CacheEntry } from './types.ts';
+
+/**
+ * Whether a client's precondition fails on `entry` (RFC 9110 §13.2.2 steps 1–2): the answer is then 412.
+ * A cache need not evaluate these (RFC 9111 §4.3.2), but serving a 200 to a request whose If-Match fails
+ * would be wrong; nginx evaluates both on cached responses too. If-Unmodified-Since is ignored with
+ * If-Match, when it is not one valid HTTP-date, and when the entry has no Last-Modified (§13.1.4).
+ */
+export function preconditionFails(reqHeaders: Readonly<Record<string, HeaderValue>>, entry: CacheEntry): boolean {
+  const im = reqHeaders['if-match'];
+  if (im !== undefined) return !matchesStrong(joinHeader(im) ?? '', entry.etag);
+  const ius = reqHeaders['if-unmodified-since'];
+  if (ius === undefined || (Array.isArray(ius) && ius.length !== 1)) return false;
+  const since = parseHttpDate(ius);
+  const modified = parseHttpDate(entry.lastModified);
+  return since !== undefined && modified !== undefined && modified > since;
+}
 
 /** Whether a client's conditional request is answered 304 Not Modified from `entry`. */
 export function isNotModified(reqHeaders: Readonly<Record<string, HeaderValue>>, entry: CacheEntry): boolean {
   const inm = reqHeaders['if-none-match'];
   if (inm !== undefined) {
-    return entry.etag !== undefined && matchesWeak(joinHeader(inm) ?? '', entry.etag);
+    // `*` matches any current representation, with or without an entity-tag (§13.1.2).
+    const list = joinHeader(inm) ?? '';
+    return entry.etag === undefined ? isStar(list) : matchesWeak(list, entry.etag);
   }
   const ims = reqHeaders['if-modified-since'];
   // RFC 9110 §13.1.3: ignored unless it is one valid HTTP-date.
@@ -23,6 +42,25 @@ export function isNotModified(reqHeaders: Readonly<Record<string, HeaderValue>>,
 /** Whether the If-None-Match list (`*` or entity-tags) matches `etag` by weak comparison (§8.8.3.2). */
 export function matchesWeak(list: string, etag: string): boolean {
   const target = opaque(etag);
+  return someTag(list, (tag) => opaque(tag) === target);
+}
+
+/**
+ * Whether the If-Match list matches by strong comparison (§8.8.3.2): `*` matches any representation; a tag
+ * matches only when both are strong and equal, so a weak `etag` (or none) matches no tag.
+ */
+export function matchesStrong(list: string, etag: string | undefined): boolean {
+  if (isStar(list)) return true;
+  if (etag === undefined || etag.startsWith('W/')) return false;
+  return someTag(list, (tag) => tag === etag);
+}
+
+function isStar(list: string): boolean {
+  return someTag(list, () => false);
+}
+
+/** Calls `test` on each entity-tag of a list (`W/` kept); true at the first it accepts, or at a `*`. */
+function someTag(list: string, test: (tag: string) => boolean): boolean {
   let i = 0;
   const n = list.length;
   while (i < n) {
@@ -45,7 +83,7 @@ export function matchesWeak(list: string, etag: string): boolean {
       i++;
       if (c === 0x22) break;
     }
-    if (opaque(list.slice(start, i)) === target) return true;
+    if (test(list.slice(start, i))) return true;
   }
   return false;
 }

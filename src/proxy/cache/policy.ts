@@ -123,6 +123,9 @@ export function isStorable(
 ): boolean {
   if (method !== 'GET' || reqCc.noStore) return false;
   if (status < 200 || status === 206 || status === 304) return false;
+  // Content-Range means nothing outside 206 and 416 (RFC 9110 §14.4): a 200 with one is likely a partial
+  // body sent as whole by a confused origin, never to be served as the complete response (§3.3, §3.4).
+  if (headers['content-range'] !== undefined && status !== 416) return false;
   // §5.2.2.3: must-understand limits storing to codes the cache implements, and then overrides no-store.
   if (resCc.mustUnderstand ? !UNDERSTOOD.has(status) : resCc.noStore) return false;
   if (resCc.private) return false;
@@ -187,8 +190,10 @@ export function usability(entry: CacheEntry, age: number, reqCc: Readonly<Direct
   if (reqCc.maxAge >= 0 && age > reqCc.maxAge * 1000) return 'stale';
   const remaining = entry.lifetime - age;
   if (reqCc.minFresh >= 0 ? remaining >= reqCc.minFresh * 1000 && remaining > 0 : remaining > 0) return 'fresh';
-  // Fresh but short of the client's min-fresh, or must-revalidate: only a revalidated copy will do.
-  if (remaining > 0 || entry.mustRevalidate) return 'stale';
+  // Fresh but short of the client's min-fresh, stale when the client asked for min-fresh (§5.2.1.3: it
+  // wants a response fresh for a while yet, so no stale-while-revalidate copy), or must-revalidate: only a
+  // revalidated copy will do.
+  if (remaining > 0 || reqCc.minFresh >= 0 || entry.mustRevalidate) return 'stale';
   const staleness = -remaining;
   if (staleness < entry.staleWhileRevalidate) return 'stale-while-revalidate';
   if (reqCc.maxStale >= 0 && staleness <= reqCc.maxStale * 1000) return 'max-stale';

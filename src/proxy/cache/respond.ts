@@ -4,7 +4,7 @@
  * turns upstream response headers into headers worth storing.
  */
 import { HOP_BY_HOP_HEADERS } from '../../lib/hop-by-hop.ts';
-import { isNotModified, NOT_MODIFIED_HEADERS } from './conditional.ts';
+import { isNotModified, NOT_MODIFIED_HEADERS, preconditionFails } from './conditional.ts';
 import { formatHttpDate, type HeaderValue, joinHeader, parseHttpDate } from './directives.ts';
 import type { CacheEntry } from './types.ts';
 
@@ -28,9 +28,10 @@ export interface ServeRequest {
 }
 
 /**
- * Builds the response for `req` from `entry`, whose current age is `ageMs`: a 304 when the client's own
- * validators match (RFC 9111 §4.3.2, evaluated as RFC 9110 §13.2.2 orders it), a 206 for a single byte
- * range of a stored 200 (RFC 9110 §14), else the stored response (no body for HEAD).
+ * Builds the response for `req` from `entry`, whose current age is `ageMs`: a 412 when the client's
+ * If-Match / If-Unmodified-Since fails, a 304 when its own validators match (RFC 9111 §4.3.2, evaluated as
+ * RFC 9110 §13.2.2 orders it), a 206 for a single byte range of a stored 200 (RFC 9110 §14), else the
+ * stored response (no body for HEAD).
  */
 export function respondFromEntry(
   entry: CacheEntry,
@@ -40,7 +41,12 @@ export function respondFromEntry(
   statusHeader: string,
 ): ServedResponse {
   const age = String(Math.floor(ageMs / 1000));
-  if (entry.status >= 200 && entry.status < 300 && isNotModified(req.headers, entry)) {
+  // RFC 9110 §13.2.1: preconditions apply only to what would otherwise be a 2xx.
+  const success = entry.status >= 200 && entry.status < 300;
+  if (success && preconditionFails(req.headers, entry)) {
+    return { status: 412, headers: { 'content-length': '0', [statusHeader]: status }, body: EMPTY };
+  }
+  if (success && isNotModified(req.headers, entry)) {
     // RFC 9110 §15.4.5: the fields a 200 would carry that describe the representation's cache state.
     const headers: Record<string, string | string[]> = {};
     for (let i = 0; i < NOT_MODIFIED_HEADERS.length; i++) {
@@ -58,6 +64,8 @@ export function respondFromEntry(
   for (const name in entry.headers) headers[name] = entry.headers[name] as string | string[];
   headers.age = age;
   headers[statusHeader] = status;
+  // RFC 9110 §8.6: never a Content-Length in a 204 (the stored length of its empty body is not one).
+  if (entry.status === 204) delete headers['content-length'];
   if (req.method === 'HEAD') return { status: entry.status, headers, body: EMPTY };
   if (entry.status === 200 && req.headers.range !== undefined) {
     const ranged = byteRange(entry, req.headers, headers);
@@ -151,8 +159,8 @@ function isUnstorable(name: string, statusHeader: string): boolean {
 
 /**
  * Upstream headers as stored: the fields of §3.1 and `excluded` (qualified private / no-cache) dropped,
- * `content-length` set from the captured body, and a `Date` added when the upstream sent none (RFC 9110
- * §6.6.1: the time it was received).
+ * `content-length` set from the captured body, and a `Date` added when the upstream sent none or an invalid
+ * one (RFC 9110 §6.6.1: the time it was received).
  */
 export function headersToStore(
   headers: Readonly<Record<string, HeaderValue>>,
@@ -169,7 +177,8 @@ export function headersToStore(
     out[name] = typeof value === 'number' ? String(value) : (value as string | string[]);
   }
   if (bodyLength !== undefined) out['content-length'] = String(bodyLength);
-  if (out.date === undefined) out.date = formatHttpDate(receivedAt);
+  // An invalid Date is no Date (its age is not counted from it either): the time of receipt stands in.
+  if (parseHttpDate(out.date) === undefined) out.date = formatHttpDate(receivedAt);
   return out;
 }
 
@@ -180,8 +189,8 @@ export function headersToStore(
 const NOT_UPDATED: ReadonlySet<string> = new Set(['content-length', 'content-encoding', 'content-range']);
 
 /**
- * Stored headers updated with those of a 304 (RFC 9111 §3.2, §4.3.4). A 304 without `Date` dates the
- * refreshed response at its receipt (RFC 9110 §6.6.1), so its age restarts from there.
+ * Stored headers updated with those of a 304 (RFC 9111 §3.2, §4.3.4). A 304 without a valid `Date` dates
+ * the refreshed response at its receipt (RFC 9110 §6.6.1), so its age restarts from there.
  */
 export function mergeNotModified(
   stored: CacheEntry['headers'],
@@ -196,6 +205,6 @@ export function mergeNotModified(
     if (value === undefined || NOT_UPDATED.has(name) || isUnstorable(name, statusHeader)) continue;
     out[name] = typeof value === 'number' ? String(value) : (value as string | string[]);
   }
-  if (fresh.date === undefined) out.date = formatHttpDate(receivedAt);
+  if (parseHttpDate(fresh.date) === undefined) out.date = formatHttpDate(receivedAt);
   return out;
 }

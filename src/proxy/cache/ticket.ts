@@ -67,6 +67,9 @@ export interface TicketRequest {
 /** Statuses that count as the upstream failing, for stale-if-error (RFC 5861 §4). */
 const ERROR_STATUSES: ReadonlySet<number> = new Set([500, 502, 503, 504]);
 
+/** Statuses that answer the client's own Range or preconditions rather than describe the resource. */
+const ANSWERS_PRECONDITION: ReadonlySet<number> = new Set([206, 304, 412, 416]);
+
 /** How long a Vary index outlives the variant that wrote it (it is tiny, and other variants rely on it). */
 const INDEX_TTL_MS = 86_400_000;
 
@@ -154,8 +157,8 @@ export class Ticket implements CaptureSink {
     headers[host.statusHeader] = 'MISS' satisfies CacheStatus;
     if (!storable) {
       // A newer response the origin does not let us keep (no-store, private…) supersedes the stored copy.
-      // A 206 or a 304 (answering the client's own Range or validators) says nothing about it.
-      if (entry !== undefined && status !== 206 && status !== 304 && status < 500 && this.#req.method === 'GET') {
+      // A 206, 304, 412 or 416 (answering the client's own Range or preconditions) says nothing about it.
+      if (entry !== undefined && !ANSWERS_PRECONDITION.has(status) && status < 500 && this.#req.method === 'GET') {
         void host.store.delete(this.#entryKey);
       }
       this.#settle(false);
