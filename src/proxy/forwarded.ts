@@ -46,6 +46,7 @@ export function setForwardingHeaders(
   incoming: IncomingHttpHeaders,
   ctx: ForwardingContext,
 ): void {
+  dropUnderscoreAliases(out);
   const xff = incoming['x-forwarded-for'];
   out['x-forwarded-for'] = ctx.peerTrusted && xff ? `${xff}, ${ctx.peer}` : ctx.peer;
   const xfp = incoming['x-forwarded-proto'];
@@ -58,6 +59,21 @@ export function setForwardingHeaders(
   if (ctx.host) element += `;host="${ctx.host.replace(/["\\]/g, '')}"`;
   const fwd = incoming.forwarded;
   out.forwarded = ctx.peerTrusted && fwd ? `${fwd}, ${element}` : element;
+}
+
+/** The forwarding fields Portico sets, under the name CGI-style servers give them (`_` for `-`). */
+const ALIASES = new Set(['x_forwarded_for', 'x_forwarded_proto', 'x_forwarded_host']);
+
+/**
+ * Removes `X_Forwarded_For` and the like (any mix of `_` and `-`): CGI, WSGI, Rack and PHP servers read
+ * `-` and `_` alike (both become `HTTP_X_FORWARDED_FOR`), so a client's alias could stand beside, or
+ * replace, the value Portico set. nginx drops every field with `_` in its name by default
+ * (`underscores_in_headers off`); only these aliases are dropped here, other names with `_` pass.
+ */
+function dropUnderscoreAliases(headers: IncomingHttpHeaders): void {
+  for (const name in headers) {
+    if (name.length > 10 && name.includes('_') && ALIASES.has(name.replace(/-/g, '_'))) delete headers[name];
+  }
 }
 
 /**

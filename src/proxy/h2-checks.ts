@@ -16,6 +16,8 @@ export function isPseudoHeader(name: string): boolean {
 /** The methods an HTTP/1 request may carry (llhttp's list; the HTTP/1 listener answers 501 to other tokens). */
 const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
 
+const HOST_LIST = localReply('GW_BAD_REQUEST', 'host_list');
+
 /**
  * What an HTTP/2 request head must pass before it enters the request path, beyond what nghttp2 (under
  * node:http2) enforces itself. nghttp2 resets as malformed (RFC 9113 §8.1.1: stream error PROTOCOL_ERROR) a
@@ -30,7 +32,8 @@ const KNOWN_METHODS: ReadonlySet<string> = new Set(METHODS);
  * - a method outside HTTP/1's list: 501, so a backend never sees a method no HTTP/1 client could send;
  * - `:scheme` other than `http` / `https` (§8.3.1; nghttp2 checks `:path` only for those two): 400;
  * - `:authority` (or Host, without it) that is not a valid host[:port] (RFC 9110 §4.2.1, the HTTP/1 rule): 400;
- * - Host beside `:authority` naming another authority (§8.3.1 "SHOULD treat as malformed"): 400.
+ * - Host beside `:authority` naming another authority (§8.3.1 "SHOULD treat as malformed"): 400;
+ * - an authority with a comma (`a,b`, what two joined Host lines look like): 400, as over HTTP/1.
  * CONNECT is refused before this (405), as over HTTP/1.
  */
 export function checkH2Request(h2: IncomingHttpHeaders): LocalReply | undefined {
@@ -42,9 +45,11 @@ export function checkH2Request(h2: IncomingHttpHeaders): LocalReply | undefined 
   const authority = h[':authority'];
   const host = h.host;
   if (authority === undefined) {
-    return host !== undefined && isValidHost(host) ? undefined : localReply('GW_BAD_REQUEST', 'invalid_host');
+    if (host === undefined || !isValidHost(host)) return localReply('GW_BAD_REQUEST', 'invalid_host');
+    return host.includes(',') ? HOST_LIST : undefined;
   }
   if (!isValidHost(authority)) return localReply('GW_BAD_REQUEST', 'invalid_host');
+  if (authority.includes(',')) return HOST_LIST;
   if (host !== undefined && host !== authority && !sameAuthority(authority, host, scheme)) {
     return localReply('GW_BAD_REQUEST', 'authority_host_mismatch');
   }

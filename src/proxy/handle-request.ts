@@ -26,7 +26,7 @@ import {
 } from './gateway-step.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { ALLOWED_METHODS, sendLocalReply } from './local-reply.ts';
-import { normalizePath } from './normalize-path.ts';
+import { isValidHost, normalizePath } from './normalize-path.ts';
 import { connectBody, LimitedBody, RelayedBody, type StreamedBody } from './request-body.ts';
 import { requestIdFrom } from './request-id.ts';
 import { answerWithAction } from './route-action.ts';
@@ -63,7 +63,7 @@ export function handleRequest(
     refuse(req, res, log, settings, localReply('GW_METHOD_NOT_ALLOWED', `method_refused:${method}`));
     return;
   }
-  if (method === 'OPTIONS' && (req.url === '*' || headers['max-forwards'] !== undefined)) {
+  if (method === 'OPTIONS' && (asksAboutServer(req.url!) || headers['max-forwards'] !== undefined)) {
     if (answerOptionsHere(req, res, id, settings)) {
       log.status = 200;
       log.details = 'options_answered_locally';
@@ -375,11 +375,14 @@ function hashKeyFor(
   return readCookie(headers.cookie, on.cookie);
 }
 
+/** The largest Max-Forwards passed on (RFC 9110 §7.6.2 lets a recipient cap it at what it supports). */
+const MAX_FORWARDS = 2 ** 31;
+
 /**
  * RFC 9110 §9.3.7 and §7.6.2: `OPTIONS *` asks about the server itself, and `Max-Forwards: 0` means "do not
- * forward": both are answered here. A positive Max-Forwards is decremented on the way up.
+ * forward": both are answered here, with the headers of every local reply. A positive Max-Forwards is
+ * decremented on the way up.
  */
-/** Answers `OPTIONS *` and `OPTIONS` with `Max-Forwards: 0` here, with the headers of every local reply. */
 function answerOptionsHere(
   req: IncomingMessage,
   res: ServerResponse,
@@ -387,13 +390,16 @@ function answerOptionsHere(
   settings: Pick<ProxySettingsRuntime, 'requestIdHeader' | 'replyHeaders'>,
 ): boolean {
   const maxForwards = req.headers['max-forwards'];
-  if (req.url !== '*') {
-    const n = Number(maxForwards);
-    if (Number.isInteger(n) && n > 0) {
+  if (!asksAboutServer(req.url!)) {
+    // Max-Forwards = 1*DIGIT (RFC 9110 §7.6.2); anything else (empty, `0x10`, `1e3`, `-1`) is not one and
+    // passes unchanged. A value past what a Number holds exactly is capped, never rounded up.
+    const value = typeof maxForwards === 'string' ? maxForwards.trim() : '';
+    if (!/^\d+$/.test(value)) return false;
+    const n = Math.min(Number(value), MAX_FORWARDS);
+    if (n > 0) {
       req.headers['max-forwards'] = String(n - 1);
       return false;
     }
-    if (!(Number.isInteger(n) && n === 0)) return false;
   }
   res.writeHead(200, {
     allow: ALLOWED_METHODS,
@@ -403,6 +409,19 @@ function answerOptionsHere(
   });
   res.end();
   return true;
+}
+
+/**
+ * `*`, or an absolute-form target with an empty path and no query (`OPTIONS http://a.example:8001`): RFC 9112
+ * §3.2.4 has the last proxy send the latter as `OPTIONS *`, so both ask about the server itself.
+ */
+function asksAboutServer(url: string): boolean {
+  if (url === '*') return true;
+  if (url.charCodeAt(0) === 0x2f) return false;
+  const at = url.indexOf('://');
+  if (at < 0) return false;
+  const authority = url.slice(at + 3);
+  return authority !== '' && !/[/?#]/.test(authority) && isValidHost(authority);
 }
 
 export { sendLocalReply };

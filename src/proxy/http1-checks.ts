@@ -49,10 +49,31 @@ export function checkHttp1Request(req: IncomingMessage): LocalReply | undefined 
     if (req.url!.charCodeAt(0) === 0x2f || req.url === '*') return localReply('GW_BAD_REQUEST', 'empty_host');
   } else if (!isValidHost(host)) {
     return localReply('GW_BAD_REQUEST', 'invalid_host');
+  } else if (host.includes(',')) {
+    return localReply('GW_BAD_REQUEST', 'host_list');
   }
+  if (absoluteAuthority(req.url!).includes(',')) return localReply('GW_BAD_REQUEST', 'host_list');
 
   const te = req.headers['transfer-encoding'];
   return te === undefined ? undefined : checkTransferEncoding(te, req.httpVersionMinor);
+}
+
+/**
+ * The authority of an absolute-form target (`http://a.example:81/x` → `a.example:81`), or '' for other forms.
+ *
+ * A comma is a legal reg-name character (RFC 3986 sub-delims) but names no real host, and `a,b` is exactly
+ * what two Host lines look like once something joined them (RFC 9110 §5.3). Passed on, it would reach the
+ * backend as `X-Forwarded-Host: a,b`, a list from which frameworks take one member as the host, while
+ * Portico routed on the whole value: a route bound to host `a` (and its policies) would be skipped for a
+ * backend that then believes it serves `a`. Such a Host is refused like two Host lines (400).
+ */
+function absoluteAuthority(target: string): string {
+  if (target.charCodeAt(0) === 0x2f) return '';
+  const start = target.indexOf('://');
+  if (start < 0) return '';
+  let end = start + 3;
+  while (end < target.length && !'/?#'.includes(target[end]!)) end++;
+  return target.slice(start + 3, end);
 }
 
 /**

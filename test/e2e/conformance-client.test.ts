@@ -351,6 +351,15 @@ routes:
   it('accepts the asterisk form only for OPTIONS and the authority form only for CONNECT (§3.2.3, §3.2.4)', async () => {
     const star = await exchange('OPTIONS * HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
     assert.equal(star.res[0]?.status, 200);
+    // An absolute-form OPTIONS with an empty path is the asterisk form once forwarded (§3.2.4): it asks about
+    // the server, as `OPTIONS *` does; with a path or a query it is an ordinary request.
+    const before = upstreamBytes.length;
+    const empty = await exchange('OPTIONS http://x:8001 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n');
+    assert.equal(empty.res[0]?.status, 200);
+    assert.match(empty.res[0]!.headers.allow ?? '', /OPTIONS/);
+    assert.equal(upstreamBytes.slice(before), '', 'OPTIONS http://x:8001 answered here');
+    assert.equal((await proxied('OPTIONS http://x:8001/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).url, '/');
+    assert.equal((await proxied('OPTIONS http://x?q HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n')).url, '/?q');
     await assertRefused('GET * HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'GW_BAD_PATH');
     await assertRefused('GET x:80 HTTP/1.1\r\nHost: x\r\n\r\n', 400, 'GW_BAD_REQUEST');
     await assertRefused('CONNECT x:443 HTTP/1.1\r\nHost: x:443\r\n\r\n', 405, 'GW_METHOD_NOT_ALLOWED');

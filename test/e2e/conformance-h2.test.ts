@@ -410,6 +410,14 @@ routes:
       'Host naming another port': withAuthority('a.test:8080', [['host', 'a.test:8081']]),
       'an IP literal that is not one': withAuthority('[zz]', []),
       'a non-numeric port': withAuthority('a.test:https', []),
+      // A comma names no host; `a,b` is what two joined Host lines look like (as over HTTP/1, host_list).
+      'an authority with a comma': withAuthority('b.test,a.test', []),
+      'a Host with a comma and no :authority': [
+        [':method', 'GET'],
+        [':scheme', 'http'],
+        [':path', '/r/authority'],
+        ['host', 'b.test,a.test'],
+      ],
     };
     for (const [name, fields] of Object.entries(refused)) {
       const r = await exchange(h2c, fields);
