@@ -2,17 +2,20 @@
  * @module WebSocket proxying (RFC 6455 over HTTP/1.1 Upgrade, RFC 9110 §7.8): the listener's `upgrade` event
  * ends here (HTTP/1.1 requests with `Upgrade: websocket` and `Connection: upgrade` only).
  *
- * The opening handshake is checked (websocket-handshake.ts), then the request is routed like any request
- * (same normalisation and router), refused when the route says `websocket: false`, passed through the route's
- * policies (request phase: authentication, rate limits…), sent to a target of the route's pool through
- * undici's `upgrade` dispatch with the usual forwarding headers and request id. A `101` that is a valid
- * WebSocket switch joins the two sockets (websocket-tunnel.ts); any other answer is relayed to the client, and
- * the connection closes after it. Every refusal is a problem+json local reply.
+ * A listener's or route's HTTPS redirect answers first; then the opening handshake is checked
+ * (websocket-handshake.ts), the request is routed like any request (same normalisation and router), refused
+ * when the route says `websocket: false`, passed through the route's policies (request phase: authentication,
+ * rate limits…), and sent to a target of the route's pool (sticky cookie honoured) through the `upgrade`
+ * dispatch with the usual forwarding headers and request id; a failure before any answer is retried on another
+ * target as the pool's retries allow. A `101` that is a valid WebSocket switch joins the two sockets
+ * (websocket-tunnel.ts); any other answer is relayed to the client, and the connection closes after it. Every
+ * refusal is a problem+json local reply.
  */
 import { type IncomingHttpHeaders, type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type LocalReply, localReply } from '../errors.ts';
+import { readCookie } from '../lib/cookie.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import { metricsOf } from '../observe/metrics.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
@@ -20,12 +23,13 @@ import { addVia, clientAddress, setForwardingHeaders, unmapAddress } from './for
 import { GatewayExchange } from './gateway-step.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { normalizePath } from './normalize-path.ts';
+import { type EdgeRules, httpsLocation } from './redirect.ts';
 import { requestIdFrom } from './request-id.ts';
 import { filterResponseHeaders, flatToObject, type RawHeaders } from './response-headers.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
-import type { CompiledRoute, ProxySettingsRuntime } from './types.ts';
+import type { CompiledRoute } from './types.ts';
 import { replyForUpstreamError, unavailableReply } from './upstream-errors.ts';
-import { checkClientHandshake, checkUpstreamSwitch } from './websocket-handshake.ts';
+import { checkClientHandshake, checkUpstreamSwitch, type Offer, offerOf } from './websocket-handshake.ts';
 import { endAndLinger, type WebSocketTunnels, writeSocketReply } from './websocket-tunnel.ts';
 
 /** Default idle timeout of a tunnel when the route says just `websocket: true`. */
@@ -33,12 +37,15 @@ export const DEFAULT_WEBSOCKET_IDLE_MS = 600_000;
 
 const NO_HINT = Object.freeze({});
 
+/** A listener generation with the redirect / HSTS rules of its listener and routes (redirect.ts). */
+type UpgradeGeneration = ListenerGeneration & { readonly edge?: EdgeRules | undefined };
+
 /** Handles one `upgrade` event of an HTTP/1 server (the listener only upgrades `Upgrade: websocket`). */
 export function proxyWebSocket(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  lg: ListenerGeneration,
+  lg: UpgradeGeneration,
   tunnels: WebSocketTunnels,
 ): void {
   const rt = lg.runtime;
@@ -94,7 +101,7 @@ function startWebSocket(
   req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  lg: ListenerGeneration,
+  lg: UpgradeGeneration,
   tunnels: WebSocketTunnels,
   id: string,
   at: Refusal,
@@ -103,12 +110,32 @@ function startWebSocket(
   const settings = rt.settings;
   const headers = req.headers;
   if (lg.draining) return localReply('GW_SHUTTING_DOWN', 'draining');
+  const target = normalizePath(req.url!);
+  const host = target.ok ? (target.authority ?? headers.host) : undefined;
+  const match = target.ok ? rt.router.match('GET', host, target.path, headers) : undefined;
+  // The listener's and route's HTTP→HTTPS redirect applies to upgrades as to any request (nginx's `return`,
+  // Caddy's HTTPS redirect): a tunnel must not open over the plain-text listener meant to send clients away.
+  const edge = lg.edge;
+  if (edge !== undefined) {
+    const redirect = (match === undefined ? undefined : edge.routes?.[match.index]?.redirect) ?? edge.redirect;
+    if (redirect !== undefined) {
+      const location = httpsLocation(headers.host, req.url!, redirect.port());
+      if (location === undefined) return localReply('GW_BAD_REQUEST', 'redirect_bad_host');
+      redirectUpgrade(
+        req,
+        socket,
+        lg,
+        id,
+        redirect.status,
+        location,
+        match === undefined ? undefined : rt.routes[match.index]!.name,
+      );
+      return undefined;
+    }
+  }
   const invalid = checkClientHandshake(req);
   if (invalid !== undefined) return invalid;
-  const target = normalizePath(req.url!);
   if (!target.ok) return localReply('GW_BAD_PATH', `bad_path:${target.reason}`);
-  const host = target.authority ?? headers.host;
-  const match = rt.router.match('GET', host, target.path, headers);
   if (match === undefined) return localReply('GW_ROUTE_NOT_FOUND', 'no_route');
   const route = rt.routes[match.index]!;
   at.route = route.name;
@@ -152,7 +179,28 @@ function startWebSocket(
     );
     return undefined;
   }
-  return dispatchUpgrade(socket, head, lg, tunnels, id, route, client, path, ws, headers, undefined);
+  return dispatchUpgrade(req, socket, head, lg, tunnels, id, route, client, path, ws, headers, undefined);
+}
+
+/** Answers an upgrade on a redirecting listener or route with the redirect, and closes (like applyEdgeRules). */
+function redirectUpgrade(
+  req: IncomingMessage,
+  socket: Duplex,
+  lg: ListenerGeneration,
+  id: string,
+  status: number,
+  location: string,
+  route: string | undefined,
+): void {
+  const settings = lg.runtime.settings;
+  lg.logger.info({ msg: 'websocket', requestId: id, path: req.url, route, status, details: 'redirect_to_https' });
+  let head = `HTTP/1.1 ${status} ${statusText(status)}\r\ndate: ${new Date().toUTCString()}\r\nlocation: ${location}\r\ncontent-length: 0\r\ncache-control: no-store\r\n${settings.requestIdHeader}: ${id}\r\nconnection: close\r\n`;
+  for (const name in settings.replyHeaders) head += `${name}: ${settings.replyHeaders[name]}\r\n`;
+  if (!socket.writable) {
+    socket.destroy();
+    return;
+  }
+  endAndLinger(socket, `${head}\r\n`);
 }
 
 /** The request phase of the route's policies on an upgrade; the tunnel opens only on `continue`. */
@@ -208,6 +256,7 @@ function runUpgradePolicies(
       const path =
         (route.rewrite === undefined ? p : route.rewrite(p)) + (ex.request.query === '' ? '' : `?${ex.request.query}`);
       const refused = dispatchUpgrade(
+        req,
         socket,
         head,
         lg,
@@ -226,11 +275,34 @@ function runUpgradePolicies(
   );
 }
 
+/** What every attempt of one upgrade shares; a retry (connect failure…) sends the same request elsewhere. */
+interface UpgradeRequest {
+  readonly client: Duplex;
+  readonly head: Buffer;
+  readonly lg: UpgradeGeneration;
+  readonly tunnels: WebSocketTunnels;
+  readonly id: string;
+  readonly route: CompiledRoute;
+  readonly clientAddress: string;
+  readonly path: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly idle: number;
+  readonly offer: Offer;
+  readonly hint: { hashKey?: string; exclude?: Set<Target> };
+  readonly replyHeaders: Readonly<Record<string, string>> | undefined;
+  readonly startedAt: number;
+  /** Attempts made so far. */
+  tries: number;
+  /** `Set-Cookie` for the 101 when the pool is sticky and the client was not (validly) pinned. */
+  setCookie: string | undefined;
+}
+
 /** Picks a target and sends the upgrade; returns the local reply when no target can take it. */
 function dispatchUpgrade(
+  req: IncomingMessage,
   socket: Duplex,
   head: Buffer,
-  lg: ListenerGeneration,
+  lg: UpgradeGeneration,
   tunnels: WebSocketTunnels,
   id: string,
   route: CompiledRoute,
@@ -240,29 +312,82 @@ function dispatchUpgrade(
   headers: IncomingHttpHeaders,
   replyHeaders: Readonly<Record<string, string>> | undefined,
 ): LocalReply | undefined {
-  const upstream = route.upstream!;
-  const settings = lg.runtime.settings;
-  const pool = upstream.pool;
-  const picked = pool.pick(pool.hashOn === 'client-ip' ? { hashKey: client } : NO_HINT);
-  if (picked === undefined) {
-    const overloaded = pool.noTargetReason(NO_HINT) === 'overloaded';
-    return overloaded
-      ? localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open')
-      : unavailableReply(pool, 'no_available_target');
+  const pool = route.upstream!.pool;
+  const up: UpgradeRequest = {
+    client: socket,
+    head,
+    lg,
+    tunnels,
+    id,
+    route,
+    clientAddress: client,
+    path,
+    headers,
+    idle: typeof ws === 'object' ? ws.idleTimeout : DEFAULT_WEBSOCKET_IDLE_MS,
+    offer: offerOf(req),
+    hint: pool.hashOn === 'client-ip' ? { hashKey: client } : {},
+    replyHeaders,
+    startedAt: performance.now(),
+    tries: 0,
+    setCookie: undefined,
+  };
+  // Session affinity holds for upgrades too (a Socket.IO client upgrades on the backend that served its
+  // polling requests): a valid cookie pins the target, as for any request.
+  const sticky = pool.sticky;
+  let pinned: Target | undefined;
+  if (sticky !== undefined) {
+    const value = readCookie(typeof headers.cookie === 'string' ? headers.cookie : undefined, sticky.cookie);
+    pinned = value === undefined ? undefined : sticky.targetFromCookie(value);
   }
-  if (!route.preserveHost) headers.host = upstream.hostHeader(picked);
-  const idle = typeof ws === 'object' ? ws.idleTimeout : DEFAULT_WEBSOCKET_IDLE_MS;
-  const key = String(headers['sec-websocket-key'] ?? '');
-  const handler = new UpgradeHandler(socket, head, route, picked, settings, lg, tunnels, id, client, idle, key);
-  handler.replyHeaders = replyHeaders;
-  handler.end = pool.begin(picked);
-  upstream
-    .dispatcher(picked)
-    .dispatch(
-      { origin: picked.origin, method: 'GET', path, headers: headers as Record<string, string>, upgrade: 'websocket' },
-      handler,
-    );
+  return attemptUpgrade(up, pinned, pinned !== undefined);
+}
+
+/**
+ * Sends one attempt of `up` to `next` (or a picked target); returns the local reply when there is none.
+ * `pinned`: `next` is the client's own sticky target (no new cookie).
+ */
+function attemptUpgrade(up: UpgradeRequest, next: Target | undefined, pinned = false): LocalReply | undefined {
+  const upstream = up.route.upstream!;
+  const pool = upstream.pool;
+  const hint = up.hint.hashKey === undefined && up.hint.exclude === undefined ? NO_HINT : up.hint;
+  const picked = next ?? pool.pick(hint);
+  if (picked === undefined) {
+    const overloaded = pool.noTargetReason(hint) === 'overloaded';
+    if (overloaded) return localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open');
+    return unavailableReply(pool, up.tries === 0 ? 'no_available_target' : 'no_target_left_to_retry');
+  }
+  const sticky = pool.sticky;
+  if (sticky !== undefined && !pinned) {
+    // Secure when the client reached the edge over HTTPS (this listener's TLS, or a trusted proxy's).
+    const cookie = sticky.setCookieFor(picked);
+    up.setCookie = up.headers['x-forwarded-proto'] === 'https' ? `${cookie}; Secure` : cookie;
+  }
+  if (!up.route.preserveHost) up.headers.host = upstream.hostHeader(picked);
+  const handler = new UpgradeHandler(up, picked);
+  handler.end = pool.begin(picked, up.tries > 0);
+  up.tries++;
+  upstream.dispatcher(picked).dispatch(
+    {
+      origin: picked.origin,
+      method: 'GET',
+      path: up.path,
+      headers: up.headers as Record<string, string>,
+      upgrade: 'websocket',
+    },
+    handler,
+  );
   return undefined;
+}
+
+/** After a failed attempt that sent the client nothing: tries another target when the pool's retries allow. */
+function retryUpgrade(up: UpgradeRequest, failed: Target, outcome: AttemptOutcome): boolean {
+  const pool = up.route.upstream!.pool;
+  if (up.client.destroyed || !pool.retry.canRetry('GET', outcome, up.tries)) return false;
+  up.hint.exclude ??= new Set();
+  up.hint.exclude.add(failed);
+  const next = pool.pick(up.hint);
+  if (next === undefined) return false;
+  return attemptUpgrade(up, next) === undefined;
 }
 
 /** Counts a refused upgrade in the request metrics, like the access log does for every other local reply. */
@@ -294,21 +419,9 @@ function destroyOnError(this: Duplex): void {
 
 /** undici's dispatch handler for one upgrade attempt (legacy callback API, as the forwarder uses). */
 class UpgradeHandler implements Dispatcher.DispatchHandler {
-  readonly #client: Duplex;
-  readonly #head: Buffer;
-  readonly #route: CompiledRoute;
+  readonly #up: UpgradeRequest;
   readonly #target: Target;
-  readonly #settings: ProxySettingsRuntime;
-  readonly #lg: ListenerGeneration;
-  readonly #tunnels: WebSocketTunnels;
-  readonly #id: string;
-  readonly #clientAddress: string;
-  readonly #idle: number;
-  readonly #key: string;
-  readonly #startedAt = performance.now();
   end: ((outcome: AttemptOutcome) => void) | undefined = undefined;
-  /** Headers the route's policies add to their answers (rate-limit state…). */
-  replyHeaders: Readonly<Record<string, string>> | undefined = undefined;
   #abort: ((err?: Error) => void) | undefined = undefined;
   #status = 0;
   #headSent = false;
@@ -316,47 +429,27 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   #resume: (() => void) | undefined = undefined;
   #awaitingDrain = false;
 
-  constructor(
-    client: Duplex,
-    head: Buffer,
-    route: CompiledRoute,
-    target: Target,
-    settings: ProxySettingsRuntime,
-    lg: ListenerGeneration,
-    tunnels: WebSocketTunnels,
-    id: string,
-    clientAddress: string,
-    idle: number,
-    key: string,
-  ) {
-    this.#client = client;
-    this.#head = head;
-    this.#route = route;
+  constructor(up: UpgradeRequest, target: Target) {
+    this.#up = up;
     this.#target = target;
-    this.#settings = settings;
-    this.#lg = lg;
-    this.#tunnels = tunnels;
-    this.#id = id;
-    this.#clientAddress = clientAddress;
-    this.#idle = idle;
-    this.#key = key;
-    client.once('close', () => {
+    up.client.once('close', () => {
       if (!this.#upgraded) this.#abort?.(new Error('client closed'));
     });
   }
 
   onConnect(abort: (err?: Error) => void): void {
     this.#abort = abort;
-    if (this.#client.destroyed) abort(new Error('client closed'));
+    if (this.#up.client.destroyed) abort(new Error('client closed'));
   }
 
   onUpgrade(statusCode: number, rawHeaders: RawHeaders | null, upstream: Duplex): void {
     this.#upgraded = true;
-    const client = this.#client;
+    const up = this.#up;
+    const client = up.client;
     const raw = rawHeaders ?? [];
     // RFC 6455 §4.1: what a client would fail the connection for. Refused here, it is a clear 502 and no
     // tunnel to a backend that is not speaking WebSocket.
-    const invalid = checkUpstreamSwitch(raw, this.#key);
+    const invalid = checkUpstreamSwitch(raw, up.offer);
     if (invalid !== undefined) {
       upstream.destroy();
       this.#settle({ kind: 'reset' });
@@ -374,11 +467,12 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     // its Server and request id; Upgrade and Connection are this hop's (RFC 9110 §7.8).
     let head = 'HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: upgrade\r\n';
     head += this.#headerLines(raw);
+    if (up.setCookie !== undefined) head += `set-cookie: ${up.setCookie}\r\n`;
     client.write(`${head}\r\n`);
     // Bytes the client sent after its request, before the 101 (frames it did not wait to send).
-    if (this.#head.length > 0) upstream.write(this.#head);
-    const startedAt = this.#startedAt;
-    this.#tunnels.connect(client, upstream, this.#idle, () => this.#log(performance.now() - startedAt));
+    if (up.head.length > 0) upstream.write(up.head);
+    const startedAt = up.startedAt;
+    up.tunnels.connect(client, upstream, up.idle, () => this.#log(performance.now() - startedAt));
   }
 
   onHeaders(statusCode: number, rawHeaders: RawHeaders, resume: () => void): boolean {
@@ -387,17 +481,19 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
     this.#status = statusCode;
     this.#resume = resume;
     this.#headSent = true;
-    this.#client.write(
-      `HTTP/1.1 ${statusCode} ${statusText(statusCode)}\r\n${this.#headerLines(rawHeaders)}connection: close\r\n\r\n`,
+    const cookie = this.#up.setCookie === undefined ? '' : `set-cookie: ${this.#up.setCookie}\r\n`;
+    this.#up.client.write(
+      `HTTP/1.1 ${statusCode} ${statusText(statusCode)}\r\n${this.#headerLines(rawHeaders)}${cookie}connection: close\r\n\r\n`,
     );
     return true;
   }
 
   onData(chunk: Buffer): boolean {
-    if (this.#client.write(chunk)) return true;
+    const client = this.#up.client;
+    if (client.write(chunk)) return true;
     if (!this.#awaitingDrain) {
       this.#awaitingDrain = true;
-      this.#client.once('drain', () => {
+      client.once('drain', () => {
         this.#awaitingDrain = false;
         this.#resume?.();
       });
@@ -407,31 +503,35 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
 
   onComplete(): void {
     this.#settle({ kind: 'response', status: this.#status });
-    endAndLinger(this.#client);
-    this.#log(performance.now() - this.#startedAt);
+    endAndLinger(this.#up.client);
+    this.#log(performance.now() - this.#up.startedAt);
   }
 
   onError(err: Error & { code?: string }): void {
-    const { reply, outcome } = replyForUpstreamError(err);
-    this.#settle(this.#client.destroyed ? { kind: 'cancelled' } : outcome);
-    if (this.#headSent || this.#client.destroyed) {
-      this.#client.destroy();
+    const client = this.#up.client;
+    const { reply, outcome } = upgradeError(err);
+    this.#settle(client.destroyed ? { kind: 'cancelled' } : outcome);
+    if (this.#headSent || client.destroyed) {
+      client.destroy();
       return;
     }
+    // Nothing reached the client yet: another target may take it (nginx's proxy_next_upstream, Envoy's retries).
+    if (retryUpgrade(this.#up, this.#target, outcome)) return;
     this.#refuse(reply);
   }
 
   /** The upstream's end-to-end headers as lines, plus the route's response header rules and ours. */
   #headerLines(raw: RawHeaders): string {
-    const flat = filterResponseHeaders(raw, this.#settings, this.#id);
+    const up = this.#up;
+    const flat = filterResponseHeaders(raw, up.lg.runtime.settings, up.id);
     let lines = '';
-    if (this.#route.responseHeaders === undefined && this.replyHeaders === undefined) {
+    if (up.route.responseHeaders === undefined && up.replyHeaders === undefined) {
       for (let i = 0; i < flat.length; i += 2) lines += `${flat[i]}: ${flat[i + 1]}\r\n`;
       return lines;
     }
     const headers: Record<string, string | string[]> =
-      this.#route.responseHeaders === undefined ? flatToObject(flat) : this.#route.responseHeaders.applyToFlat(flat);
-    if (this.replyHeaders !== undefined) Object.assign(headers, this.replyHeaders);
+      up.route.responseHeaders === undefined ? flatToObject(flat) : up.route.responseHeaders.applyToFlat(flat);
+    if (up.replyHeaders !== undefined) Object.assign(headers, up.replyHeaders);
     for (const name in headers) {
       const value = headers[name]!;
       if (Array.isArray(value)) for (const v of value) lines += `${name}: ${v}\r\n`;
@@ -441,22 +541,22 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   }
 
   #refuse(reply: LocalReply): void {
+    const up = this.#up;
+    const settings = up.lg.runtime.settings;
     this.#status = reply.status;
-    this.#lg.logger.info({
+    up.lg.logger.info({
       msg: 'websocket',
-      requestId: this.#id,
-      route: this.#route.name,
+      requestId: up.id,
+      route: up.route.name,
       target: this.#target.key,
       status: reply.status,
       code: reply.code,
       details: reply.details,
     });
-    countRefusal(this.#lg, this.#route.name, this.#target.key, reply, this.#startedAt);
+    countRefusal(up.lg, up.route.name, this.#target.key, reply, up.startedAt);
     const extra =
-      this.replyHeaders === undefined
-        ? this.#settings.replyHeaders
-        : { ...this.#settings.replyHeaders, ...this.replyHeaders };
-    writeSocketReply(this.#client, reply, this.#id, this.#settings.requestIdHeader, extra);
+      up.replyHeaders === undefined ? settings.replyHeaders : { ...settings.replyHeaders, ...up.replyHeaders };
+    writeSocketReply(up.client, reply, up.id, settings.requestIdHeader, extra);
   }
 
   #settle(outcome: AttemptOutcome): void {
@@ -467,16 +567,32 @@ class UpgradeHandler implements Dispatcher.DispatchHandler {
   }
 
   #log(durationMs: number): void {
-    this.#lg.logger.info({
+    const up = this.#up;
+    up.lg.logger.info({
       msg: 'websocket',
-      requestId: this.#id,
-      client: this.#clientAddress,
-      route: this.#route.name,
+      requestId: up.id,
+      client: up.clientAddress,
+      route: up.route.name,
       target: this.#target.key,
       status: this.#status,
+      retries: up.tries - 1,
       durationMs: Math.round(durationMs),
     });
   }
+}
+
+/**
+ * An `http2: true` target that negotiated h2 and does not offer extended CONNECT (RFC 8441) cannot take the
+ * upgrade: a 502, but not a failure of the target (it serves requests well; passive health must not eject it).
+ */
+function upgradeError(err: Error & { code?: string }): ReturnType<typeof replyForUpstreamError> {
+  if (err.code === 'UND_ERR_INFO' && err.message.includes('Extended CONNECT')) {
+    return {
+      reply: localReply('GW_UPSTREAM_BAD_RESPONSE', 'websocket_h2_without_extended_connect'),
+      outcome: { kind: 'cancelled' },
+    };
+  }
+  return replyForUpstreamError(err);
 }
 
 function statusText(status: number): string {
