@@ -13,7 +13,7 @@ import { type LocalReply, localReply } from '../errors.ts';
 import { ExchangeLog } from './access-log.ts';
 import { unmapAddress } from './forwarded.ts';
 import { checkH2Request } from './h2-checks.ts';
-import { H2Request, H2Response } from './h2-exchange.ts';
+import { H2Request, H2Response, neverIndexedFor } from './h2-exchange.ts';
 import {
   closeSession,
   connectionOf,
@@ -74,7 +74,7 @@ export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
       return;
     }
     const req = new H2Request(stream, headers, socket, headBytes);
-    const res = new H2Response(stream, req);
+    const res = new H2Response(stream, req, neverIndexedFor(owner.generation.runtime.settings.requestIdHeader));
     guardStream(session, stream, res);
     // CONNECT (RFC 9113 §8.5) is refused as over HTTP/1. Extended CONNECT (RFC 8441) is not offered, so
     // nghttp2 resets a request with `:protocol` before it gets here.

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { once } from 'node:events';
-import { connect as http2Connect } from 'node:http2';
+import { connect as http2Connect, sensitiveHeaders } from 'node:http2';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { promisify } from 'node:util';
@@ -167,6 +167,15 @@ routes:
     assert.equal(get.status, 200);
     const getLine = await p.waitFor((l) => l.msg === 'request' && l.requestId === 'h2-bytes-in-get');
     assert.ok((getLine.bytesIn as number) > 0 && (getLine.bytesIn as number) < 300, String(getLine.bytesIn));
+  });
+
+  it('sends the request id never indexed, so HPACK does not fill its table with one-off values', async () => {
+    const res = await h2Request(`https://127.0.0.1:${p.port('secure')}`, { ':path': '/hpack' }, undefined, true);
+    assert.equal(res.status, 200);
+    assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+    // Node's client lists the fields it received as "never indexed" (RFC 7541 §6.2.3) here.
+    const neverIndexed = (res.headers as Record<symbol, unknown>)[sensitiveHeaders];
+    assert.deepEqual(neverIndexed, ['x-request-id']);
   });
 
   it('accepts h2c with prior knowledge, and HTTP/1.1 on the same port', async () => {
