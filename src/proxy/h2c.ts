@@ -55,8 +55,6 @@ function peek(socket: Socket, targets: PeekTargets, timeoutMs: number): void {
     socket.off('timeout', onTimeout);
     socket.setTimeout(0);
     socket.unshift(seen);
-    // As node:http's own server does: an HTTP/1 client's half-close must not end the socket before its answer.
-    if (kind === 'http1') (socket as { allowHalfOpen: boolean }).allowHalfOpen = true;
     (kind === 'h2' ? targets.h2 : targets.http1).emit('connection', socket);
   };
   if (timeoutMs > 0) {

@@ -80,17 +80,12 @@ export class HttpListener {
       (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res, CONTINUE_NONE),
     );
     this.server.maxRequestsPerSocket = limits.maxRequestsPerConnection;
-    // A client that half-closes after its request (`printf … | nc -N`, shutdown(SHUT_WR)) still gets its
-    // answer, and the connection closes after it; Node would otherwise end the socket at once and drop the
-    // response (HAProxy answers too; `Connection: close` already says what a FIN says here).
-    (this.server as Server & { httpAllowHalfOpen: boolean }).httpAllowHalfOpen = true;
     // One more than allowed, so that a request with too many fields is seen (and refused), not truncated.
     this.server.maxHeadersCount = MAX_HEADER_FIELDS + 1;
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
       this.#onRequest(req, res, CONTINUE_EXPECTED),
     );
     this.server.on('clientError', (err: Error & { code?: string }, socket: Socket) => this.#onClientError(err, socket));
-    this.server.on('connection', (socket: Socket) => socket.once('end', () => this.#onClientHalfClose(socket)));
     // RFC 9110 §10.1.1: only 100-continue is defined; anything else cannot be met (417).
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
       this.#onRequest(req, res, CONTINUE_UNMET),
@@ -232,8 +227,6 @@ export class HttpListener {
     // An Upgrade other than WebSocket is ignored (RFC 9110 §7.8) and served as a plain request, but the parser
     // stops reading the connection after it: close it once answered rather than leave it hanging.
     if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
-    // The client half-closed and this is its last request: the answer says the connection closes after it.
-    if (req.socket.readableEnded && (this.#pipelined.get(req.socket) ?? 0) === 0) res.shouldKeepAlive = false;
     serveRequest(this.generation, req, res, expect === CONTINUE_EXPECTED);
   }
 
@@ -278,17 +271,6 @@ export class HttpListener {
     res.shouldKeepAlive = false;
     res.once('close', () => log.write(res));
     sendLocalReply(res, reply, log.id, settings.requestIdHeader, settings.replyHeaders);
-  }
-
-  /**
-   * The client half-closed (it sends nothing more): the response being produced, when it is the last one the
-   * connection owes, is the last, and says so with `Connection: close` (Node closes after it either way).
-   */
-  #onClientHalfClose(socket: Socket): void {
-    const current = (socket as unknown as { _httpMessage?: ServerResponse | null })._httpMessage;
-    if (current === null || current === undefined || current.headersSent || (this.#pipelined.get(socket) ?? 0) > 0)
-      return;
-    current.shouldKeepAlive = false;
   }
 
   /**

@@ -34,11 +34,7 @@ export function createTlsFront(
     } as Parameters<typeof createServer>[0],
     (socket: TLSSocket) => {
       if (h2 !== undefined && socket.alpnProtocol === 'h2') h2.emit('connection', socket);
-      else {
-        // As node:http's own server does: an HTTP/1 client's half-close must not end the socket before its answer.
-        (socket as { allowHalfOpen: boolean }).allowHalfOpen = true;
-        http1.emit('connection', socket);
-      }
+      else http1.emit('connection', socket);
     },
   );
   // Failed handshakes (bad client certificate, no shared cipher, scanners) close the socket; Node does it.

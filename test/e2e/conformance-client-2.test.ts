@@ -1,7 +1,7 @@
 /**
  * End to end, a second adversarial pass over how the HTTP/1.1 listener treats hostile and malformed clients
  * (RFC 9112, RFC 9110), on what conformance-client.test.ts does not cover: request-line leniency, targets
- * with raw bytes, Host values that are lists, a client's half-close (plain, h2c and TLS listeners), fields in
+ * with raw bytes, Host values that are lists, a client's FIN (plain, h2c and TLS listeners), fields in
  * the trailer section, Max-Forwards values that are not numbers, Connection nominating framing fields, and
  * refusals that leave a body unread. Raw bytes over node:net / node:tls into the real portico process, in
  * front of a raw upstream that records every byte it receives, so nothing ambiguous can reach it unseen.
@@ -254,62 +254,33 @@ routes:
     assert.match(echo.head, /\r\nx-forwarded-host: a!\$&'\(\)\*\+;=b\r\n/);
   });
 
-  describe('a client that half-closes after its request still gets the answer, then the connection closes', () => {
+  describe("a client's FIN is taken as leaving, as nginx and Caddy do: the request in progress is abandoned", () => {
     for (const listener of ['web', 'h2c', 'tls']) {
-      it(`${listener}: one request, then FIN`, async () => {
-        const { res, closed } = await exchange('GET /slow/fin HTTP/1.1\r\nHost: x\r\n\r\n', { listener, fin: true });
-        assert.deepEqual(
-          res.map((r) => r.status),
-          [200],
-        );
-        assert.equal(res[0]!.headers.connection?.toLowerCase(), 'close', 'the answer says the connection closes');
-        assert.match((JSON.parse(res[0]!.body) as Echo).head, /^GET \/slow\/fin /);
+      it(`${listener}: one request, then FIN: no answer, the upstream request aborted, logged 499`, async () => {
+        const path = `/slow/fin-${listener}`;
+        const { res, closed } = await exchange(`GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`, { listener, fin: true });
+        assert.deepEqual(res, []);
         assert.ok(closed);
+        const line = await p.waitFor((l) => l.msg === 'request' && l.path === path);
+        assert.equal(line.status, 499);
+        assert.equal(line.aborted, true);
       });
     }
-
-    it('pipelined requests and a FIN: every one answered in order, the last with Connection: close', async () => {
-      const { res, closed } = await exchange(
-        'GET /api/p1 HTTP/1.1\r\nHost: x\r\n\r\nPOST /slow/p2 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc' +
-          'GET /api/p3 HTTP/1.1\r\nHost: x\r\n\r\n',
-        { fin: true },
-      );
-      assert.deepEqual(
-        res.map((r) => (JSON.parse(r.body) as Echo).head.split(' ')[1]),
-        ['/api/p1', '/slow/p2', '/api/p3'],
-      );
-      assert.equal((JSON.parse(res[1]!.body) as Echo).body, 'abc');
-      assert.notEqual(res[0]!.headers.connection?.toLowerCase(), 'close');
-      assert.equal(res[2]!.headers.connection?.toLowerCase(), 'close');
-      assert.ok(closed);
-    });
-
-    it('an HTTP/1.0 request with a body, then FIN', async () => {
-      const { res, closed } = await exchange('POST /api/ten HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello', { fin: true });
-      assert.equal(res[0]?.status, 200);
-      assert.equal((JSON.parse(res[0]!.body) as Echo).body, 'hello');
-      assert.ok(closed);
-    });
 
     it('a FIN in the middle of a body is an incomplete request: 400, and the upstream never gets it whole', async () => {
       const { res, closed } = await exchange(
         'POST /api/cut HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n',
         { fin: true },
       );
-      assert.deepEqual(
-        res.map((r) => r.status),
-        [400],
-      );
+      assert.ok(res.length === 0 || (res.length === 1 && res[0]!.status === 400), 'no answer, or a 400');
       assert.ok(closed);
       assert.ok(!seen.some((r) => r.path === '/api/cut'), 'no complete request upstream');
     });
 
-    it('a partial request after a complete one, then a FIN: the complete one is answered, the rest dropped', async () => {
-      const { res, closed } = await exchange('GET /slow/then-part HTTP/1.1\r\nHost: x\r\n\r\nGET /api/partial HT', {
+    it('a partial request after a complete one, then a FIN: the partial one never reaches the upstream', async () => {
+      const { closed } = await exchange('GET /slow/then-part HTTP/1.1\r\nHost: x\r\n\r\nGET /api/partial HT', {
         fin: true,
       });
-      assert.equal(res[0]?.status, 200);
-      assert.ok(res.length === 1 || res[1]!.status === 400, 'nothing but a 400 for the partial request');
       assert.ok(closed);
       assert.ok(!seen.some((r) => r.path === '/api/partial'));
     });
