@@ -127,3 +127,21 @@ it('sends trailers at the end of a body of unannounced length', async () => {
   assert.equal(got.body, 'part');
   assert.equal(got.trailers?.['grpc-status'], '0');
 });
+
+it('a closed stream lets go of its request and response, and both still see close (then the request its own)', async () => {
+  let stream: ServerHttp2Stream | undefined;
+  const order: string[] = [];
+  let closed: Promise<unknown> | undefined;
+  await exchange((req, res) => {
+    stream = req.stream;
+    req.on('close', () => order.push('request close'));
+    res.on('close', () => order.push('response close'));
+    closed = once(req.stream, 'close');
+    res.end('done');
+  });
+  await closed;
+  assert.deepEqual(order, ['response close', 'request close']);
+  // Node keeps a closed stream's object until a full collection; what it still points to would be promoted.
+  const held = Object.getOwnPropertySymbols(stream!).map((s) => (stream as unknown as Record<symbol, unknown>)[s]);
+  assert.ok(!held.some((v) => v instanceof H2Request || v instanceof H2Response), 'no exchange object on the stream');
+});
