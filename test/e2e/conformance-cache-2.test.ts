@@ -9,41 +9,28 @@
  * over a second; nothing asserts on durations.
  */
 import assert from 'node:assert/strict';
-import type { IncomingHttpHeaders, IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { fetchRaw, rawExchange, startUpstream, type TestServer } from '../helpers/http.ts';
+import { fetchRaw, rawExchange } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
+import {
+  type Got,
+  HOUR,
+  httpDate,
+  type Reply,
+  type Script,
+  type ScriptedOrigin,
+  sleep,
+  startScriptedOrigin,
+} from '../helpers/scripted-origin.ts';
 import { within } from '../helpers/within.ts';
 
-interface Reply {
-  readonly status?: number;
-  readonly headers?: Readonly<Record<string, string | readonly string[] | undefined>>;
-  readonly body?: string;
-}
-/** What the upstream does for one request: a reply, a dropped connection, or its own handling. */
-type Script = (req: IncomingMessage, n: number) => Reply | 'reset' | ((res: ServerResponse) => void);
-
-interface Got {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: string;
-}
-
-const HOUR = 3_600_000;
-const httpDate = (offsetMs = 0) => new Date(Date.now() + offsetMs).toUTCString();
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 describe('RFC 9111 shared cache conformance, second audit', { concurrency: true }, () => {
-  let origin: TestServer;
+  let origin: ScriptedOrigin;
   let p: PorticoProcess;
-  const scripts = new Map<string, Script>();
-  /** Requests the upstream received, per path (query included). */
-  const seen = new Map<string, IncomingMessage[]>();
-
-  const on = (path: string, script: Script) => scripts.set(path, script);
-  const count = (path: string) => seen.get(path)?.length ?? 0;
-  const last = (path: string) => seen.get(path)?.at(-1);
+  const on = (path: string, script: Script) => origin.on(path, script);
+  const count = (path: string) => origin.count(path);
+  const last = (path: string) => origin.last(path);
 
   function send(path: string, headers: Record<string, string> = {}, method = 'GET'): Promise<Got> {
     return fetchRaw(`${p.url()}${path}`, { method, headers });
@@ -67,24 +54,7 @@ describe('RFC 9111 shared cache conformance, second audit', { concurrency: true 
   });
 
   before(async () => {
-    origin = await startUpstream((req, res) => {
-      const path = req.url!;
-      const list = seen.get(path) ?? [];
-      list.push(req);
-      seen.set(path, list);
-      const script = scripts.get(path);
-      const out = script === undefined ? { status: 404, body: 'no script' } : script(req, list.length);
-      if (out === 'reset') {
-        req.socket.destroy();
-        return;
-      }
-      if (typeof out === 'function') {
-        out(res);
-        return;
-      }
-      res.writeHead(out.status ?? 200, { 'content-type': 'text/plain', ...out.headers } as OutgoingHttpHeaders);
-      res.end(out.body ?? '');
-    });
+    origin = await startScriptedOrigin();
     p = await startPortico(`
 listeners: [ { name: web, protocol: http, address: 127.0.0.1:0 } ]
 cache: { store: memory, coalesceTimeout: 60s }

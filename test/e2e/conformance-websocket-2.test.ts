@@ -6,12 +6,12 @@
  * reads, reloads and draining. The tunnel gauge must come back to 0 after every test.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { createSecureServer, type Http2SecureServer } from 'node:http2';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -19,141 +19,11 @@ import { WebSocket, WebSocketServer } from 'ws';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 import { freePort } from '../helpers/ports.ts';
 import { certDir, makeCert } from '../helpers/tls-certs.ts';
-
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-const acceptFor = (key: string): string =>
-  createHash('sha1')
-    .update(key + GUID)
-    .digest('base64');
-
-/** An upgrade request as text; `undefined` drops a header, `extra` is appended as is. */
-function upgradeRequest(path: string, headers: Record<string, string | undefined> = {}, extra = ''): string {
-  const all: Record<string, string | undefined> = {
-    host: 'ws.test',
-    upgrade: 'websocket',
-    connection: 'Upgrade',
-    'sec-websocket-key': KEY,
-    'sec-websocket-version': '13',
-    ...headers,
-  };
-  let text = `GET ${path} HTTP/1.1\r\n`;
-  for (const [name, value] of Object.entries(all)) if (value !== undefined) text += `${name}: ${value}\r\n`;
-  return `${text}\r\n${extra}`;
-}
-
-/** A masked client frame with a short payload (RFC 6455 §5.2, §5.3). */
-function clientFrame(opcode: number, payload: string): Buffer {
-  const data = Buffer.from(payload);
-  const mask = randomBytes(4);
-  const masked = Buffer.alloc(data.length);
-  for (let i = 0; i < data.length; i++) masked[i] = data[i]! ^ mask[i % 4]!;
-  return Buffer.concat([Buffer.from([0x80 | opcode, 0x80 | data.length]), mask, masked]);
-}
-
-/** A raw TCP client that collects what it reads and knows when the connection closed. */
-class RawClient {
-  readonly socket: Socket;
-  data = Buffer.alloc(0);
-  /** Portico ended or closed the connection. */
-  closed = false;
-  readonly #waiters = new Set<() => void>();
-
-  constructor(port: number) {
-    this.socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    this.socket.on('data', (d: Buffer) => {
-      this.data = Buffer.concat([this.data, d]);
-      this.#wake();
-    });
-    this.socket.on('error', () => {});
-    // Portico's FIN is the end of its answer (this side allows half-open connections).
-    this.socket.on('end', () => {
-      this.closed = true;
-      this.#wake();
-    });
-    this.socket.on('close', () => {
-      this.closed = true;
-      this.#wake();
-    });
-  }
-
-  #wake(): void {
-    for (const w of this.#waiters) w();
-  }
-
-  /** Resolves once `cond` holds; rejects after `ms` (a bound for a failing test, not a measured time). */
-  until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        reject(new Error(`raw client: timed out waiting for ${what}; got ${JSON.stringify(this.data.toString())}`));
-      }, ms);
-      this.#waiters.add(check);
-    });
-  }
-
-  text(): string {
-    return this.data.toString('latin1');
-  }
-
-  /** Status codes of the response heads read so far, in order. */
-  statuses(): number[] {
-    return [...this.text().matchAll(/HTTP\/1\.1 (\d{3}) /g)].map((m) => Number(m[1]));
-  }
-
-  /** Header `name` of the first response head. */
-  header(name: string): string | undefined {
-    const head = this.text().split('\r\n\r\n')[0] ?? '';
-    const line = head.split('\r\n').find((l) => l.toLowerCase().startsWith(`${name.toLowerCase()}:`));
-    return line?.slice(name.length + 1).trim();
-  }
-
-  /** The first response's body (after the first head). */
-  body(): string {
-    return this.text().split('\r\n\r\n').slice(1).join('\r\n\r\n');
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-}
-
-async function raw(port: number, request: string | Buffer): Promise<RawClient> {
-  const c = new RawClient(port);
-  await once(c.socket, 'connect');
-  c.socket.write(request);
-  return c;
-}
-
-/** Polls `cond` every 20 ms, at most `tries` times. */
-async function eventually(cond: () => boolean | Promise<boolean>, what: string, tries = 250): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await cond()) return;
-    await sleep(20);
-  }
-  assert.fail(`never happened: ${what}`);
-}
+import { acceptFor, clientFrame, eventually, KEY, opened, raw, upgradeRequest } from '../helpers/websocket-raw.ts';
 
 function openWs(url: string, options: ConstructorParameters<typeof WebSocket>[2] = {}): WebSocket {
   const ws = new WebSocket(url, { perMessageDeflate: false, ...options });
   ws.on('error', () => {});
-  return ws;
-}
-
-async function opened(ws: WebSocket): Promise<WebSocket> {
-  await Promise.race([
-    once(ws, 'open'),
-    once(ws, 'unexpected-response').then(([, res]) => {
-      throw new Error(`handshake refused: ${(res as IncomingMessage).statusCode}`);
-    }),
-  ]);
   return ws;
 }
 
@@ -328,7 +198,7 @@ routes:
         const path = `/body-${name.split(':')[0]!.toLowerCase()}`;
         const request = upgradeRequest(path).replace(/\r\n\r\n$/, `\r\n${framing}`);
         const c = await raw(p.port('web'), Buffer.concat([Buffer.from(request), clientFrame(0x1, 'after')]));
-        await c.until(() => c.closed, 'the connection to close');
+        await c.until(() => c.gone, 'the connection to close');
         assert.deepEqual(c.statuses(), [400]);
         assert.equal((JSON.parse(c.body()) as { code: string }).code, 'GW_WEBSOCKET_BAD_HANDSHAKE');
         assert.equal(reached(path), false, 'the backend never saw it');
@@ -359,7 +229,7 @@ routes:
 
     it('redirects an upgrade on a redirectToHttps listener instead of tunnelling it in clear text', async () => {
       const c = await raw(p.port('redirect'), upgradeRequest('/chat?room=1'));
-      await c.until(() => c.closed, 'the connection to close');
+      await c.until(() => c.gone, 'the connection to close');
       assert.deepEqual(c.statuses(), [308]);
       assert.equal(c.header('location'), 'https://ws.test:8443/chat?room=1');
       assert.equal(reached('/chat?room=1'), false);
@@ -387,14 +257,14 @@ routes:
 
     it('answers 502 to a subprotocol outside the offer, also when the client offered others', async () => {
       const c = await raw(p.port('web'), upgradeRequest('/protocol-not-offered', { 'sec-websocket-protocol': 'chat' }));
-      await c.until(() => c.closed, 'the connection to close');
+      await c.until(() => c.gone, 'the connection to close');
       assert.deepEqual(c.statuses(), [502]);
       assert.match(c.body(), /GW_UPSTREAM_BAD_RESPONSE/);
       const ok = await raw(
         p.port('web'),
         upgradeRequest('/two-protocols', { 'sec-websocket-protocol': 'chat, superchat' }),
       );
-      await ok.until(() => ok.closed, 'the connection to close');
+      await ok.until(() => ok.gone, 'the connection to close');
       assert.deepEqual(ok.statuses(), [502], 'one subprotocol at most, even among offered ones');
     });
 
@@ -409,14 +279,14 @@ routes:
 
     it('passes a 101 followed at once by the backend closing, then closes the client', async () => {
       const c = await raw(p.port('web'), upgradeRequest('/close-after-101'));
-      await c.until(() => c.closed, 'the connection to close');
+      await c.until(() => c.gone, 'the connection to close');
       assert.deepEqual(c.statuses(), [101]);
       await noTunnelLeft();
     });
 
     it('answers 502 when the backend resets the handshake', async () => {
       const c = await raw(p.port('web'), upgradeRequest('/reset'));
-      await c.until(() => c.closed, 'the connection to close');
+      await c.until(() => c.gone, 'the connection to close');
       assert.deepEqual(c.statuses(), [502]);
       assert.doesNotMatch(c.body(), /127\.0\.0\.1/);
     });
@@ -459,7 +329,7 @@ routes:
 
     it('answers 502 when an http2 target has no extended CONNECT, without counting it as a reset', async () => {
       const c = await raw(p.port('web'), upgradeRequest('/h2'));
-      await c.until(() => c.closed, 'the connection to close');
+      await c.until(() => c.gone, 'the connection to close');
       assert.deepEqual(c.statuses(), [502]);
       assert.equal((JSON.parse(c.body()) as { code: string }).code, 'GW_UPSTREAM_BAD_RESPONSE');
       const line = await p.waitFor((l) => l.msg === 'websocket' && l.route === 'h2');

@@ -5,64 +5,26 @@
  * come back to 0 after every test.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { WebSocket, WebSocketServer } from 'ws';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 import { freePort } from '../helpers/ports.ts';
-
-const GUID = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11';
-const KEY = 'dGhlIHNhbXBsZSBub25jZQ==';
-const ACCEPT = 's3pPLMBiTxaQ9kYGzzhZRbK+xOo='; // RFC 6455 §1.3's example
-const acceptFor = (key: string): string =>
-  createHash('sha1')
-    .update(key + GUID)
-    .digest('base64');
-
-/** An upgrade request as text; `undefined` drops a header. */
-function upgradeRequest(
-  path: string,
-  headers: Record<string, string | undefined> = {},
-  requestLine = `GET ${path} HTTP/1.1`,
-): string {
-  const all: Record<string, string | undefined> = {
-    host: 'ws.test',
-    upgrade: 'websocket',
-    connection: 'Upgrade',
-    'sec-websocket-key': KEY,
-    'sec-websocket-version': '13',
-    ...headers,
-  };
-  let text = `${requestLine}\r\n`;
-  for (const [name, value] of Object.entries(all)) if (value !== undefined) text += `${name}: ${value}\r\n`;
-  return `${text}\r\n`;
-}
-
-/** A masked client frame (RFC 6455 §5.2, §5.3). */
-function clientFrame(opcode: number, payload: Buffer | string): Buffer {
-  const data = Buffer.from(payload);
-  const mask = randomBytes(4);
-  const len = data.length;
-  let header: Buffer;
-  if (len < 126) header = Buffer.from([0x80 | opcode, 0x80 | len]);
-  else if (len < 65536) {
-    header = Buffer.from([0x80 | opcode, 0x80 | 126, 0, 0]);
-    header.writeUInt16BE(len, 2);
-  } else {
-    header = Buffer.alloc(10);
-    header[0] = 0x80 | opcode;
-    header[1] = 0x80 | 127;
-    header.writeBigUInt64BE(BigInt(len), 2);
-  }
-  const masked = Buffer.alloc(len);
-  for (let i = 0; i < len; i++) masked[i] = data[i]! ^ mask[i % 4]!;
-  return Buffer.concat([header, mask, masked]);
-}
+import {
+  ACCEPT,
+  acceptFor,
+  clientFrame,
+  eventually,
+  KEY,
+  opened,
+  raw,
+  upgradeRequest,
+} from '../helpers/websocket-raw.ts';
 
 /** An unmasked server frame with a short payload. */
 function serverFrame(opcode: number, payload: string): Buffer {
@@ -83,127 +45,9 @@ function parseFrames(buf: Buffer): Array<{ opcode: number; payload: Buffer }> {
   return out;
 }
 
-interface Head {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-  /** Header names as sent, in order. */
-  readonly names: string[];
-  readonly rest: Buffer;
-}
-
-/** A raw TCP client: collects what it reads, knows when the connection closed. */
-class RawClient {
-  readonly socket: Socket;
-  data = Buffer.alloc(0);
-  ended = false;
-  closed = false;
-  readonly #waiters = new Set<() => void>();
-
-  constructor(port: number) {
-    this.socket = connect({ port, host: '127.0.0.1', allowHalfOpen: true });
-    this.socket.on('data', (d: Buffer) => {
-      this.data = Buffer.concat([this.data, d]);
-      this.#wake();
-    });
-    this.socket.on('end', () => {
-      this.ended = true;
-      this.#wake();
-    });
-    this.socket.on('error', () => {});
-    this.socket.on('close', () => {
-      this.closed = true;
-      this.#wake();
-    });
-  }
-
-  #wake(): void {
-    for (const w of this.#waiters) w();
-  }
-
-  /** Resolves once `cond` holds; rejects after `ms` (a bound for a failing test, not a measured time). */
-  until(cond: () => boolean, what: string, ms = 5000): Promise<void> {
-    if (cond()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        if (!cond()) return;
-        clearTimeout(timer);
-        this.#waiters.delete(check);
-        resolve();
-      };
-      const timer = setTimeout(() => {
-        this.#waiters.delete(check);
-        reject(new Error(`raw client: timed out waiting for ${what}; got ${JSON.stringify(this.data.toString())}`));
-      }, ms);
-      this.#waiters.add(check);
-    });
-  }
-
-  /** The response head, once complete. */
-  head(): Head | undefined {
-    const end = this.data.indexOf('\r\n\r\n');
-    if (end === -1) return undefined;
-    const lines = this.data.subarray(0, end).toString('latin1').split('\r\n');
-    const status = Number(lines[0]!.split(' ')[1]);
-    const headers: Record<string, string> = {};
-    const names: string[] = [];
-    for (const line of lines.slice(1)) {
-      const i = line.indexOf(':');
-      const name = line.slice(0, i);
-      names.push(name);
-      const lower = name.toLowerCase();
-      const value = line.slice(i + 1).trim();
-      headers[lower] = headers[lower] === undefined ? value : `${headers[lower]}, ${value}`;
-    }
-    return { status, headers, names, rest: this.data.subarray(end + 4) };
-  }
-
-  async readHead(): Promise<Head> {
-    await this.until(() => this.head() !== undefined || this.closed, 'a response head');
-    const h = this.head();
-    assert.ok(h, `no response head before close: ${JSON.stringify(this.data.toString())}`);
-    return h;
-  }
-
-  /** The whole answer to a refused upgrade: head and body until the server closes the connection. */
-  async readUntilClosed(): Promise<Head> {
-    await this.until(() => this.ended || this.closed, 'the server to close the connection');
-    return this.readHead();
-  }
-
-  destroy(): void {
-    this.socket.destroy();
-  }
-}
-
-async function raw(port: number, request: string | Buffer): Promise<RawClient> {
-  const c = new RawClient(port);
-  await once(c.socket, 'connect');
-  c.socket.write(request);
-  return c;
-}
-
-/** Polls `cond` every 20 ms, at most `tries` times. */
-async function eventually(cond: () => boolean | Promise<boolean>, what: string, tries = 250): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await cond()) return;
-    await sleep(20);
-  }
-  assert.fail(`never happened: ${what}`);
-}
-
 function openWs(url: string, protocols?: string | string[], options: ConstructorParameters<typeof WebSocket>[2] = {}) {
   const ws = new WebSocket(url, protocols, options);
   ws.on('error', () => {});
-  return ws;
-}
-
-async function opened(ws: WebSocket): Promise<WebSocket> {
-  await Promise.race([
-    once(ws, 'open'),
-    once(ws, 'unexpected-response').then(([, res]) => {
-      throw new Error(`handshake refused: ${(res as IncomingMessage).statusCode}`);
-    }),
-  ]);
   return ws;
 }
 
