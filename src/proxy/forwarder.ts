@@ -283,7 +283,12 @@ export class ProxyExchange {
   uncorkClient(): void {
     if (!this.#corked) return;
     this.#corked = false;
-    this.res.uncork();
+    const res = this.res;
+    res.uncork();
+    // Node holds a written head until the first body byte: a head that came alone (an event stream, a body
+    // that stalls) goes now, as nginx sends it, so the client sees the response start (and a later failure
+    // as a cut response, not as none at all).
+    if (this.log.bytesOut === 0 && !res.writableEnded && !res.destroyed) res.flushHeaders();
   }
 
   /** The client is slow: the upstream pauses until it drains (one listener however many chunks arrive meanwhile). */
@@ -305,6 +310,13 @@ export class ProxyExchange {
     else {
       // Trailers go on to HTTP/2 clients (gRPC's status is one); HTTP/1 clients get none.
       if (this.req.httpVersionMajor === 2 && trailers != null) forwardTrailers(this.res as never, trailers);
+      if (this.#corked) {
+        // Node's end() writes the last chunk before the chunks a corked response still holds (the second and
+        // later of a tick): release them first, into the socket corked here so it all leaves in one write.
+        this.#corked = false;
+        this.res.socket?.cork();
+        this.res.uncork();
+      }
       this.res.end();
     }
     this.settle({ kind: 'response', status: this.log.status });

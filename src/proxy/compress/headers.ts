@@ -1,7 +1,8 @@
 /**
  * @module When to compress a response and how its headers change: skipped for encoded, ranged, small,
- * bodiless, `no-transform` and non-listed types; then Content-Encoding set, Content-Length removed,
- * `Vary: Accept-Encoding` merged and strong ETags weakened (the bytes differ from the upstream's). A HEAD
+ * bodiless, `no-transform`, digested and non-listed types; then Content-Encoding set, Content-Length and
+ * Accept-Ranges removed, `Vary: Accept-Encoding` merged and strong ETags weakened (the bytes differ from the
+ * upstream's). A HEAD
  * response gets the same header changes as the GET would (RFC 9110 §9.3.2), without a body to compress.
  */
 import type { CompressOptions } from './options.ts';
@@ -18,6 +19,7 @@ export function shouldCompress(status: number, headers: Readonly<ResponseHeaders
   if (!bigEnough(headers, options)) return false;
   const cacheControl = headers['cache-control'];
   if (cacheControl !== undefined && hasNoTransform(cacheControl)) return false;
+  if (hasDigest(headers)) return false;
   const type = headers['content-type'];
   return type !== undefined && isCompressibleType(first(type), options);
 }
@@ -33,13 +35,19 @@ export function wouldCompressFull(headers: Readonly<ResponseHeaders>, options: C
   if (!bigEnough(headers, options)) return false;
   const cacheControl = headers['cache-control'];
   if (cacheControl !== undefined && hasNoTransform(cacheControl)) return false;
+  if (hasDigest(headers)) return false;
   const type = headers['content-type'];
   return type === undefined || isCompressibleType(first(type), options);
 }
 
-/** Edits `headers` in place for a body compressed with `encoding`. */
+/**
+ * Edits `headers` in place for a body compressed with `encoding`. `Accept-Ranges` goes too, as nginx and
+ * Caddy do: the ranges a client would ask for next are offsets in the bytes it was sent, which the upstream,
+ * ranging over its identity bytes, cannot serve.
+ */
 export function prepareHeaders(headers: ResponseHeaders, encoding: Encoding): void {
   headers['content-encoding'] = encoding;
+  delete headers['accept-ranges'];
   prepareValidators(headers);
 }
 
@@ -87,6 +95,18 @@ export function isCompressibleType(contentType: string, options: CompressOptions
 function bigEnough(headers: Readonly<ResponseHeaders>, options: CompressOptions): boolean {
   const length = headers['content-length'];
   return length === undefined || Number(first(length)) >= options.minSize;
+}
+
+/**
+ * An integrity digest of the upstream's bytes (RFC 9530 `Content-Digest`, `Repr-Digest`, and the obsolete
+ * `Content-MD5`): compressing would make it false, and a client that checks it would reject the response.
+ */
+function hasDigest(headers: Readonly<ResponseHeaders>): boolean {
+  return (
+    headers['content-digest'] !== undefined ||
+    headers['repr-digest'] !== undefined ||
+    headers['content-md5'] !== undefined
+  );
 }
 
 /** `no-transform` as a directive of its own (RFC 9111 §5.2.2.6), in any case. */

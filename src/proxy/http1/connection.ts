@@ -125,6 +125,8 @@ export class Http1Connection implements ParserCallbacks {
   /** Bytes of a Content-Length body still to send; -1 when chunked. */
   #bodyRemaining = 0;
   #paused = false;
+  /** The socket's bytesRead when the request in flight was given to it. */
+  #readBefore = 0;
   /** Inside the handler's onConnect: an abort then has written nothing. */
   #handingOver = false;
   /** Bytes of a Content-Length response body still to relay without the parser (0: the parser reads). */
@@ -165,6 +167,7 @@ export class Http1Connection implements ParserCallbacks {
     this.#final = false;
     this.#completed = false;
     this.#serverKeepAlive = 0;
+    this.#readBefore = this.socket.bytesRead;
     req.connection = this;
     this.#handingOver = true;
     req.handler.onConnect?.(req.abort);
@@ -273,10 +276,22 @@ export class Http1Connection implements ParserCallbacks {
       this.#fail(new UpstreamClientError('HPE_INVALID_VERSION', 'response version is not HTTP/1.x'));
       return 0;
     }
+    if (status < 100) {
+      // llhttp reads any three digits; `000` or `099` is no status at all (RFC 9110 §15), and taken for an
+      // interim response it would leave the request waiting for a final one until the response timeout.
+      this.#fail(new UpstreamClientError('HPE_INVALID_STATUS', 'response status below 100'));
+      return 0;
+    }
     let headers = given;
     if (headers === undefined) {
       headers = this.#pairs;
       this.#pairs = NO_TRAILERS;
+    }
+    if (minor === 0 && hasField(headers, 'transfer-encoding')) {
+      // RFC 9112 §6.1: Transfer-Encoding in an HTTP/1.0 message means faulty framing (an HTTP/1.0 recipient
+      // would read the chunk framing as body), so the response is refused, as Portico refuses such a request.
+      this.#fail(new UpstreamClientError('HPE_INVALID_TRANSFER_ENCODING', 'transfer-encoding in HTTP/1.0'));
+      return 0;
     }
     if (status === 101) {
       if (req.opts.upgrade == null) {
@@ -343,6 +358,10 @@ export class Http1Connection implements ParserCallbacks {
     if (this.#paused) this.#resumeReading();
     const trailers = this.#pairs;
     this.#pairs = NO_TRAILERS;
+    // llhttp reads framing and connection fields in a trailer section as if they were in the head (a
+    // `Connection: close` there makes it refuse whatever the connection brings next, the next request's
+    // response). RFC 9110 §6.5.1 forbids them there: such a response's connection is closed, not reused.
+    if (trailers.length > 0 && hasHopField(trailers)) this.dead = true;
     if (this.#body !== undefined) {
       // Answered before the upload ended (RFC 9112 §9.3): the connection is mid-request, never reused.
       this.dead = true;
@@ -405,9 +424,8 @@ export class Http1Connection implements ParserCallbacks {
       else if (this.#final) {
         // A body read to EOF ends here; any other body cut short is an error.
         const err = this.#parser.finish();
-        if (this.#request === req)
-          this.#fail(err ?? new UpstreamClosedError('other side closed', this.socket.bytesRead));
-      } else this.#fail(new UpstreamClosedError('other side closed', this.socket.bytesRead));
+        if (this.#request === req) this.#fail(err ?? new UpstreamClosedError('other side closed', this.#raceBytes()));
+      } else this.#fail(new UpstreamClosedError('other side closed', this.#raceBytes()));
     }
     clearTimeout(this.#responseTimer);
     clearTimeout(this.#idleTimer);
@@ -419,7 +437,7 @@ export class Http1Connection implements ParserCallbacks {
     // How many bytes this connection had read tells a keep-alive race (it had answered before) from a fresh
     // connection failing (upstream-errors.ts isStaleConnectionError).
     if (this.#socketError === undefined) {
-      this.#socketError = Object.assign(err, { socket: { bytesRead: this.socket.bytesRead } });
+      this.#socketError = Object.assign(err, { socket: { bytesRead: this.#raceBytes() } });
     }
   }
 
@@ -504,6 +522,17 @@ export class Http1Connection implements ParserCallbacks {
   }
 
   // internals
+
+  /**
+   * What a failure reports as the connection's bytes read, from which upstream-errors.ts tells a keep-alive
+   * race (a connection that had answered before, closed as this request went out) from a target failing: 0
+   * when the request in flight had response bytes of its own (a 1xx, a partial head), since the upstream then
+   * got it and died with it, which no resend on a fresh connection may hide.
+   */
+  #raceBytes(): number {
+    const read = this.socket.bytesRead;
+    return read > this.#readBefore ? 0 : read;
+  }
 
   /** `length` bytes of a Content-Length body (or the start of one): on to the handler, then the next read. */
   #relayBody(chunk: Buffer): void {
@@ -706,6 +735,22 @@ function hasField(headers: string[], lower: string): boolean {
     const name = headers[i]!;
     if (name.length === lower.length && name.toLowerCase() === lower) return true;
   }
+  return false;
+}
+
+/** Fields llhttp acts on wherever they appear (RFC 9110 §6.5.1 keeps them out of trailers). */
+const HOP_FIELDS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'upgrade',
+  'transfer-encoding',
+  'content-length',
+]);
+
+/** Whether a connection-management or framing field is among `fields`. */
+function hasHopField(fields: string[]): boolean {
+  for (let i = 0; i < fields.length; i += 2) if (HOP_FIELDS.has(fields[i]!.toLowerCase())) return true;
   return false;
 }
 
