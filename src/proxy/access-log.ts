@@ -8,6 +8,18 @@ import { metricsOf } from '../observe/metrics.ts';
 /** Logged for an exchange whose client went away before any response was sent (nginx's code). */
 const CLIENT_CLOSED_REQUEST = 499;
 
+/**
+ * Refusals written past an exchange's response (a request timeout answered straight on the connection or the
+ * stream, http-listener.ts, h2-request-timeout.ts), by that response: the exchange then sees its client gone,
+ * and logs this status and code rather than 499.
+ */
+const refusedUnder = new WeakMap<object, { readonly status: number; readonly code: string }>();
+
+/** Records that `res`'s exchange was answered with `status` / `code` by the connection's own refusal. */
+export function noteRefusal(res: object, status: number, code: string): void {
+  refusedUnder.set(res, { status, code });
+}
+
 /** Mutable record of one exchange, filled as it goes; written (and counted in metrics) once at the end. */
 export class ExchangeLog {
   readonly id: string;
@@ -45,7 +57,12 @@ export class ExchangeLog {
     this.#written = true;
     // The client left before any response was sent: 499, nginx's "client closed request", not the 200 a
     // response object starts with (the metrics count it too).
-    if (this.status === 0 && this.clientAborted && !res.headersSent) this.status = CLIENT_CLOSED_REQUEST;
+    const refused = this.status === 0 ? refusedUnder.get(res) : undefined;
+    if (refused !== undefined) {
+      this.status = refused.status;
+      this.code = refused.code;
+      this.clientAborted = false;
+    } else if (this.status === 0 && this.clientAborted && !res.headersSent) this.status = CLIENT_CLOSED_REQUEST;
     const now = performance.now();
     // The one per-request metrics hook: a few numbers bumped, no allocation (src/observe/metrics.ts).
     metricsOf(this.logger)?.exchangeDone(this, res, now);

@@ -23,6 +23,7 @@ import {
   headerListSize,
   resetStream,
 } from './h2-guards.ts';
+import { guardRequestTimeout } from './h2-request-timeout.ts';
 import { MAX_HEADER_FIELDS } from './http1-checks.ts';
 import type { ListenerGeneration } from './listener-generation.ts';
 import { sendLocalReply } from './local-reply.ts';
@@ -35,7 +36,13 @@ export interface H2Side {
   readonly sessions: Set<Http2Session>;
 }
 
-type Owner = { readonly generation: ListenerGeneration & { readonly edge?: EdgeRules | undefined } };
+type Owner = {
+  readonly generation: ListenerGeneration & { readonly edge?: EdgeRules | undefined };
+  /** The HTTP/1 server, whose `requestTimeout` (kept current by reloads) bounds each stream's request too. */
+  readonly server: { readonly requestTimeout: number };
+  /** `limits.maxRequestsPerConnection` (kept current by reloads): streams one session may open. */
+  readonly maxRequestsPerConnection: number;
+};
 
 /** `:method`, `:scheme`, `:authority`, `:path`: a header block holds these besides the fields. */
 const PSEUDO_HEADERS = 4;
@@ -54,6 +61,7 @@ export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
   // The session's own `socket` is a stand-in that throws once the session is gone; requests get the real one,
   // which the fronts hand over with 'connection' just before Node makes the session.
   let handedOver: Socket | undefined;
+  const streamsOpened = new WeakMap<Http2Session, number>();
   server.prependListener('connection', (socket: Socket) => {
     handedOver = socket;
   });
@@ -64,6 +72,18 @@ export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
       // Its session is already gone: nobody to answer.
       resetStream(stream, constants.NGHTTP2_REFUSED_STREAM);
       return;
+    }
+    // maxRequestsPerConnection (nginx's keepalive_requests): the last allowed stream sends GOAWAY, and a stream
+    // the client opened past it (before the GOAWAY reached it) is refused unprocessed, safe to retry (§8.7).
+    const max = owner.maxRequestsPerConnection;
+    if (max > 0) {
+      const opened = (streamsOpened.get(session) ?? 0) + 1;
+      streamsOpened.set(session, opened);
+      if (opened > max) {
+        resetStream(stream, constants.NGHTTP2_REFUSED_STREAM);
+        return;
+      }
+      if (opened === max) closeSession(session);
     }
     // Node enforces SETTINGS_MAX_HEADER_LIST_SIZE only once the client has acknowledged our SETTINGS; before
     // that (a client's first requests, sent with its preface) the limit is Node's 64 KiB default. The same
@@ -76,6 +96,7 @@ export function createH2Side(config: ListenerConfig, owner: Owner): H2Side {
     const req = new H2Request(stream, headers, socket, headBytes);
     const res = new H2Response(stream, req, neverIndexedFor(owner.generation.runtime.settings.requestIdHeader));
     guardStream(session, stream, res);
+    guardRequestTimeout(stream, res, owner.server.requestTimeout, owner.generation.runtime.settings.requestIdHeader);
     // CONNECT (RFC 9113 §8.5) is refused as over HTTP/1. Extended CONNECT (RFC 8441) is not offered, so
     // nghttp2 resets a request with `:protocol` before it gets here.
     if (req.method === 'CONNECT') {

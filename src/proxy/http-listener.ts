@@ -10,7 +10,7 @@ import type { Server as TlsServer } from 'node:tls';
 import type { ListenerConfig } from '../config/schema.ts';
 import { ERROR_CODES, type ErrorCode, type LocalReply, localReply } from '../errors.ts';
 import type { Logger } from '../observe/logger.ts';
-import { ExchangeLog } from './access-log.ts';
+import { ExchangeLog, noteRefusal } from './access-log.ts';
 import { unmapAddress } from './forwarded.ts';
 import { createH2Side, destroyH2, drainH2, type H2Side } from './h2-server.ts';
 import { createH2cFront } from './h2c.ts';
@@ -54,6 +54,14 @@ export class HttpListener {
   readonly #pipelined = new WeakMap<Socket, number>();
   /** Connections whose parser failed and that were answered (or will be, after their queued responses). */
   readonly #failedSockets = new WeakSet<Socket>();
+  /** Requests served per connection, for `maxRequestsPerConnection`. */
+  readonly #served = new WeakMap<Socket, number>();
+  /**
+   * `limits.maxRequestsPerConnection`, counted here rather than by Node's `maxRequestsPerSocket`: Node sends
+   * `Connection: close` on the last response but leaves the connection open, and answers a raw 503 to a
+   * request pipelined past it. Here the last response closes the connection (nginx's `keepalive_requests`).
+   */
+  maxRequestsPerConnection: number;
 
   /** Throws when an https listener's certificates cannot be loaded. */
   constructor(config: ListenerConfig, generation: HttpListenerGeneration, options: HttpListenerOptions = {}) {
@@ -79,7 +87,7 @@ export class HttpListener {
       } as Parameters<typeof createServer>[0],
       (req: IncomingMessage, res: ServerResponse) => this.#onRequest(req, res, CONTINUE_NONE),
     );
-    this.server.maxRequestsPerSocket = limits.maxRequestsPerConnection;
+    this.maxRequestsPerConnection = limits.maxRequestsPerConnection;
     // One more than allowed, so that a request with too many fields is seen (and refused), not truncated.
     this.server.maxHeadersCount = MAX_HEADER_FIELDS + 1;
     this.server.on('checkContinue', (req: IncomingMessage, res: ServerResponse) =>
@@ -90,8 +98,8 @@ export class HttpListener {
     this.server.on('checkExpectation', (req: IncomingMessage, res: ServerResponse) =>
       this.#onRequest(req, res, CONTINUE_UNMET),
     );
-    this.server.on('connect', (_req: IncomingMessage, socket: Socket) => {
-      writeRawProblem(socket, 'GW_METHOD_NOT_ALLOWED');
+    this.server.on('connect', (req: IncomingMessage, socket: Socket) => {
+      this.#rawRefusal(socket, 'GW_METHOD_NOT_ALLOWED', req);
     });
     this.server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
       // RFC 9112 §9.3: an upgrade pipelined behind a request still being answered waits for that answer (Node
@@ -99,7 +107,7 @@ export class HttpListener {
       afterResponses(socket, () => {
         const refusal = checkHttp1Request(req);
         if (refusal === undefined) proxyWebSocket(req, socket, head, this.generation, this.webSockets);
-        else writeRawProblem(socket, refusal.code);
+        else this.#rawRefusal(socket, refusal.code, req);
       });
     });
 
@@ -130,7 +138,7 @@ export class HttpListener {
       });
       // A TLS client cannot read a plain-text answer: just close.
       if (https) socket.destroy();
-      else writeRawProblem(socket, 'GW_TOO_MANY_CONNECTIONS');
+      else this.#rawRefusal(socket, 'GW_TOO_MANY_CONNECTIONS');
     });
     // An HTTP server fed by a front never emits 'listening'; its idle and slow-client sweeps start on it.
     if (this.#front !== this.server) this.server.emit('listening');
@@ -227,6 +235,12 @@ export class HttpListener {
     // An Upgrade other than WebSocket is ignored (RFC 9110 §7.8) and served as a plain request, but the parser
     // stops reading the connection after it: close it once answered rather than leave it hanging.
     if (req.headers.upgrade !== undefined) res.shouldKeepAlive = false;
+    const max = this.maxRequestsPerConnection;
+    if (max > 0) {
+      const served = (this.#served.get(req.socket) ?? 0) + 1;
+      this.#served.set(req.socket, served);
+      if (served >= max) res.shouldKeepAlive = false;
+    }
     serveRequest(this.generation, req, res, expect === CONTINUE_EXPECTED);
   }
 
@@ -301,7 +315,7 @@ export class HttpListener {
     });
     if (inFlight !== undefined) {
       if (inFlight.req?.complete === true) {
-        afterResponses(socket, () => writeRawProblem(socket, code));
+        afterResponses(socket, () => this.#rawRefusal(socket, code));
         return;
       }
       // The error is in the body of the request being answered.
@@ -312,8 +326,30 @@ export class HttpListener {
         else socket.destroy();
         return;
       }
+      // A body too slow: the exchange sees its client go (and aborts its upstream request), but it was Portico
+      // that ended it, so it logs the 408, not 499. (A body cut off by the client stays the client's 499.)
+      if (code === 'GW_REQUEST_TIMEOUT') noteRefusal(inFlight, ERROR_CODES[code].status, code);
+      writeRawProblem(socket, code, newRequestId());
+      return;
     }
-    writeRawProblem(socket, code);
+    this.#rawRefusal(socket, code);
+  }
+
+  /**
+   * A problem reply written straight to the connection, outside any exchange (a head too slow, too large or
+   * unreadable, a connection over the per-client limit), and its access-log line: such refusals are logged
+   * like every other, as HAProxy logs its `<BADREQ>` ones. Without a parsed request there is no request line
+   * to show: `-`.
+   */
+  #rawRefusal(socket: Socket, code: ErrorCode, req?: IncomingMessage): void {
+    const id = newRequestId();
+    const client = unmapAddress(socket.remoteAddress);
+    const log = new ExchangeLog(this.generation.logger, id, client, req?.method ?? '-', req?.url ?? '-', 0);
+    log.status = ERROR_CODES[code].status;
+    log.code = code;
+    writeRawProblem(socket, code, id);
+    // No ServerResponse exists: the log reads only these (bytesIn from the connection).
+    log.write({ headersSent: true, statusCode: log.status, socket, req: undefined } as unknown as ServerResponse);
   }
 }
 
@@ -345,9 +381,9 @@ function isWebSocketUpgrade(req: IncomingMessage): boolean {
 }
 
 /** A problem reply written straight to a socket the HTTP parser gave up on; the connection closes after it. */
-function writeRawProblem(socket: Socket, code: ErrorCode): void {
+function writeRawProblem(socket: Socket, code: ErrorCode, id = newRequestId()): void {
   const { status } = ERROR_CODES[code];
-  const body = problemBody({ status, code, details: '' }, newRequestId());
+  const body = problemBody({ status, code, details: '' }, id);
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\ndate: ${new Date().toUTCString()}\r\ncontent-type: ${PROBLEM_JSON}\r\n` +
       `content-length: ${Buffer.byteLength(body)}\r\ncache-control: no-store\r\n${status === 405 ? `allow: ${ALLOWED_METHODS}\r\n` : ''}` +

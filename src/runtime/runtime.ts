@@ -282,6 +282,6 @@ function applyTimeouts(listener: HttpListener, lc: ListenerConfig): void {
   s.headersTimeout = lc.limits.headersTimeout;
   s.requestTimeout = lc.limits.requestTimeout;
   s.keepAliveTimeout = lc.limits.idleTimeout;
-  s.maxRequestsPerSocket = lc.limits.maxRequestsPerConnection;
+  listener.maxRequestsPerConnection = lc.limits.maxRequestsPerConnection;
   listener.perClient.max = lc.limits.maxConnectionsPerClient;
 }
