@@ -119,7 +119,9 @@ export class HttpListener {
         baseDir: options.baseDir,
         logger: options.logger ?? generation.logger,
       });
-      this.#front = createTlsFront(config, this.certificates, this.server, this.#h2?.server);
+      this.#front = createTlsFront(config, this.certificates, this.server, this.#h2?.server, (code, socket) =>
+        this.generation.logger.info({ msg: 'client error', listener: this.name, client: socket.remoteAddress, code }),
+      );
     } else {
       this.certificates = undefined;
       this.#front =
@@ -293,6 +295,13 @@ export class HttpListener {
    */
   #onClientError(err: Error & { code?: string }, socket: Socket): void {
     if (err.code === 'ECONNRESET' || !socket.writable) {
+      socket.destroy();
+      return;
+    }
+    // A TLS error after the handshake (a forged record, a fatal alert, a refused renegotiation): the session
+    // is dead, so no HTTP answer can reach the client.
+    if (err.code?.startsWith('ERR_SSL_') === true) {
+      this.generation.logger.info({ msg: 'client error', listener: this.name, code: err.code });
       socket.destroy();
       return;
     }

@@ -27,7 +27,8 @@ export class SniMap<T> {
   /** The value for `serverName`, or the default. */
   match(serverName: string | undefined): T {
     if (serverName === undefined || serverName === '') return this.#fallback;
-    const name = serverName.toLowerCase();
+    // RFC 6066 §3 forbids a trailing dot in SNI, but some clients send the absolute name: match it as nginx does.
+    const name = serverName.toLowerCase().replace(/\.$/, '');
     const hit = this.#exact.get(name);
     if (hit !== undefined) return hit;
     const dot = name.indexOf('.');
