@@ -14,7 +14,6 @@
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { type ErrorCode, type LocalReply, localReply } from '../errors.ts';
-import { readCookie } from '../lib/cookie.ts';
 import { isIdempotent } from '../upstream/retry.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
 import type { ExchangeLog } from './access-log.ts';
@@ -29,13 +28,9 @@ import { forwardTrailers } from './h2-exchange.ts';
 import { sendLocalReply } from './local-reply.ts';
 import { RelayedBody, type StreamedBody } from './request-body.ts';
 import { filterResponseHeaders, type RawHeaders } from './response-headers.ts';
+import { NO_HINT, noTargetReply, pinnedTarget, stickyCookie } from './target-choice.ts';
 import type { CompiledRoute, ProxyRuntime, UpstreamRuntime } from './types.ts';
-import {
-  BadUpstreamResponseError,
-  isStaleConnectionError,
-  replyForUpstreamError,
-  unavailableReply,
-} from './upstream-errors.ts';
+import { BadUpstreamResponseError, isStaleConnectionError, replyForUpstreamError } from './upstream-errors.ts';
 
 const kExchange = Symbol('portico.exchange');
 /** A view chunk that must outlive its callback is copied below this size; at or above it, it keeps the buffer. */
@@ -124,11 +119,8 @@ export class ProxyExchange {
     const pool = this.upstream.pool;
     let target = next;
     const sticky = pool.sticky;
-    if (sticky !== undefined && target === undefined) {
-      const pinned = readCookie(this.req.headers.cookie, sticky.cookie);
-      target = pinned === undefined ? undefined : sticky.targetFromCookie(pinned);
-    }
-    const pinnedTarget = next === undefined ? target : undefined;
+    if (sticky !== undefined && target === undefined) target = pinnedTarget(sticky, this.req.headers);
+    const pinned = next === undefined ? target : undefined;
     if (target === undefined) {
       const hint =
         this.#tried === undefined && this.#hashKey === undefined
@@ -136,20 +128,13 @@ export class ProxyExchange {
           : { hashKey: this.#hashKey, exclude: this.#tried };
       target = pool.pick(hint);
       if (target === undefined) {
-        const overloaded = pool.noTargetReason(hint) === 'overloaded';
-        this.fail(
-          overloaded
-            ? localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open')
-            : unavailableReply(pool, this.#tries === 0 ? 'no_available_target' : 'no_target_left_to_retry'),
-        );
+        this.fail(noTargetReply(pool, hint, this.#tries > 0));
         return;
       }
     }
     // A client pinned by a valid cookie keeps it; anyone else (or a client moved by a retry) gets a new one.
-    if (sticky !== undefined && (next !== undefined || pinnedTarget === undefined)) {
-      // Secure when the client reached the edge over HTTPS (this listener's TLS, or a trusted proxy's).
-      const cookie = sticky.setCookieFor(target);
-      this.#setCookie = this.headers['x-forwarded-proto'] === 'https' ? `${cookie}; Secure` : cookie;
+    if (sticky !== undefined && (next !== undefined || pinned === undefined)) {
+      this.#setCookie = stickyCookie(sticky, target, this.headers);
     }
     this.target = target;
     this.log.target = target.key;
@@ -474,8 +459,6 @@ export class ProxyExchange {
     this.log.write(this.res);
   }
 }
-
-const NO_HINT = Object.freeze({});
 
 /** A pooled connection that died as a request went out is retried this often, each time on a fresh one. */
 const MAX_STALE_RETRIES = 2;

@@ -15,7 +15,6 @@ import { type IncomingHttpHeaders, type IncomingMessage, STATUS_CODES } from 'no
 import type { Duplex } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { type LocalReply, localReply } from '../errors.ts';
-import { readCookie } from '../lib/cookie.ts';
 import { stripHopByHop } from '../lib/hop-by-hop.ts';
 import { metricsOf } from '../observe/metrics.ts';
 import type { AttemptOutcome, Target } from '../upstream/types.ts';
@@ -26,16 +25,15 @@ import { normalizePath } from './normalize-path.ts';
 import { type EdgeRules, httpsLocation } from './redirect.ts';
 import { requestIdFrom } from './request-id.ts';
 import { filterResponseHeaders, flatToObject, type RawHeaders } from './response-headers.ts';
+import { NO_HINT, noTargetReply, pinnedTarget, stickyCookie } from './target-choice.ts';
 import { certificateSubjectOf } from './tls/client-cert.ts';
 import type { CompiledRoute } from './types.ts';
-import { replyForUpstreamError, unavailableReply } from './upstream-errors.ts';
+import { replyForUpstreamError } from './upstream-errors.ts';
 import { checkClientHandshake, checkUpstreamSwitch, type Offer, offerOf } from './websocket-handshake.ts';
 import { endAndLinger, type WebSocketTunnels, writeSocketReply } from './websocket-tunnel.ts';
 
 /** Default idle timeout of a tunnel when the route says just `websocket: true`. */
 export const DEFAULT_WEBSOCKET_IDLE_MS = 600_000;
-
-const NO_HINT = Object.freeze({});
 
 /** A listener generation with the redirect / HSTS rules of its listener and routes (redirect.ts). */
 type UpgradeGeneration = ListenerGeneration & { readonly edge?: EdgeRules | undefined };
@@ -333,12 +331,7 @@ function dispatchUpgrade(
   };
   // Session affinity holds for upgrades too (a Socket.IO client upgrades on the backend that served its
   // polling requests): a valid cookie pins the target, as for any request.
-  const sticky = pool.sticky;
-  let pinned: Target | undefined;
-  if (sticky !== undefined) {
-    const value = readCookie(typeof headers.cookie === 'string' ? headers.cookie : undefined, sticky.cookie);
-    pinned = value === undefined ? undefined : sticky.targetFromCookie(value);
-  }
+  const pinned = pool.sticky === undefined ? undefined : pinnedTarget(pool.sticky, headers);
   return attemptUpgrade(up, pinned, pinned !== undefined);
 }
 
@@ -351,17 +344,8 @@ function attemptUpgrade(up: UpgradeRequest, next: Target | undefined, pinned = f
   const pool = upstream.pool;
   const hint = up.hint.hashKey === undefined && up.hint.exclude === undefined ? NO_HINT : up.hint;
   const picked = next ?? pool.pick(hint);
-  if (picked === undefined) {
-    const overloaded = pool.noTargetReason(hint) === 'overloaded';
-    if (overloaded) return localReply('GW_UPSTREAM_OVERLOADED', 'circuit_open');
-    return unavailableReply(pool, up.tries === 0 ? 'no_available_target' : 'no_target_left_to_retry');
-  }
-  const sticky = pool.sticky;
-  if (sticky !== undefined && !pinned) {
-    // Secure when the client reached the edge over HTTPS (this listener's TLS, or a trusted proxy's).
-    const cookie = sticky.setCookieFor(picked);
-    up.setCookie = up.headers['x-forwarded-proto'] === 'https' ? `${cookie}; Secure` : cookie;
-  }
+  if (picked === undefined) return noTargetReply(pool, hint, up.tries > 0);
+  if (pool.sticky !== undefined && !pinned) up.setCookie = stickyCookie(pool.sticky, picked, up.headers);
   if (!up.route.preserveHost) up.headers.host = upstream.hostHeader(picked);
   const handler = new UpgradeHandler(up, picked);
   handler.end = pool.begin(picked, up.tries > 0);
