@@ -9,9 +9,10 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { request } from 'node:http';
 import http2 from 'node:http2';
-import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { brotliDecompressSync, createGunzip, gunzipSync, gzipSync } from 'node:zlib';
+import { rawUntilClose } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 
 const TEXT = 'Compressible text for the second semantics audit, said again and again. '.repeat(60);
@@ -139,21 +140,8 @@ interface Parsed {
 
 /** Sends `data` and reads until the server closes (bounded); splits heads from the final body. */
 async function rawExchange(port: number, data: string | Buffer, ms = 5000): Promise<Parsed> {
-  const socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  socket.on('error', () => {});
-  socket.write(data);
-  const chunks: Buffer[] = [];
-  socket.on('data', (c: Buffer) => chunks.push(c));
-  const closed = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-  socket.destroy();
-  let all = Buffer.concat(chunks);
+  const { bytes, closed } = await rawUntilClose(port, data, ms);
+  let all = bytes;
   const heads: Parsed['heads'] = [];
   for (let n = 0; n < 20; n++) {
     const end = all.indexOf('\r\n\r\n');

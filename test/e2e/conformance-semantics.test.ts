@@ -8,11 +8,11 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
-import { type AddressInfo, connect, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { brotliDecompressSync, gunzipSync, gzipSync, zstdDecompressSync } from 'node:zlib';
-import { statusOf } from '../helpers/http.ts';
+import { rawUntilClose, statusOf } from '../helpers/http.ts';
 import { type PorticoProcess, startPortico } from '../helpers/portico.ts';
 import { freePort } from '../helpers/ports.ts';
 
@@ -606,22 +606,9 @@ describe('compression (RFC 9110 §8.4, §12.5.3)', () => {
 // --- 2. local replies ---
 
 /** Sends raw bytes and waits (bounded) for the server to close; `closed` false when it kept the connection. */
-async function rawUntilClose(port: number, data: string, ms = 3000): Promise<{ text: string; closed: boolean }> {
-  const socket = connect(port, '127.0.0.1');
-  await once(socket, 'connect');
-  socket.on('error', () => {});
-  socket.write(data);
-  const chunks: Buffer[] = [];
-  socket.on('data', (c: Buffer) => chunks.push(c));
-  const closed = await new Promise<boolean>((resolve) => {
-    const timer = setTimeout(() => resolve(false), ms);
-    socket.on('close', () => {
-      clearTimeout(timer);
-      resolve(true);
-    });
-  });
-  socket.destroy();
-  return { text: Buffer.concat(chunks).toString('latin1'), closed };
+async function rawText(port: number, data: string, ms = 3000): Promise<{ text: string; closed: boolean }> {
+  const { bytes, closed } = await rawUntilClose(port, data, ms);
+  return { text: bytes.toString('latin1'), closed };
 }
 
 /** The fields every reply Portico makes itself must have (RFC 9110 §6.6.1, §8.6, §8.3). */
@@ -673,7 +660,7 @@ describe('replies Portico makes itself (RFC 9110 §6.6.1, §8.6, §15)', () => {
   });
 
   it('413 for a declared length over the limit: the body is not read, so the connection closes', async () => {
-    const { text, closed } = await rawUntilClose(
+    const { text, closed } = await rawText(
       p.port(),
       `POST /small/x HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\nContent-Length: 200\r\n\r\n`,
     );
@@ -685,7 +672,7 @@ describe('replies Portico makes itself (RFC 9110 §6.6.1, §8.6, §15)', () => {
 
   it('413 for a chunked body that grows past the limit: closes too', async () => {
     const chunk = 'x'.repeat(150);
-    const { text, closed } = await rawUntilClose(
+    const { text, closed } = await rawText(
       p.port(),
       `POST /small/x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n${chunk.length.toString(16)}\r\n${chunk}\r\n`,
     );
@@ -712,7 +699,7 @@ describe('replies Portico makes itself (RFC 9110 §6.6.1, §8.6, §15)', () => {
     const res = await call(base, '/empty');
     assert.equal(res.status, 204);
     assertWellFormed(res, 'GET', 'respond 204');
-    const raw = await rawUntilClose(p.port(), 'GET /empty HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
+    const raw = await rawText(p.port(), 'GET /empty HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n');
     assert.doesNotMatch(raw.text, /content-length/i);
     assert.doesNotMatch(raw.text, /transfer-encoding/i);
   });
@@ -742,7 +729,7 @@ describe('replies Portico makes itself (RFC 9110 §6.6.1, §8.6, §15)', () => {
     assert.equal(res.status, 301);
     assert.equal(res.headers.location, 'https://shop.example:8443/a/b?c=d');
     assertWellFormed(res, 'GET', 'https redirect');
-    const raw = await rawUntilClose(
+    const raw = await rawText(
       p.port('plain'),
       'GET http://shop.example/x/y?z=1 HTTP/1.1\r\nHost: other.example\r\nConnection: close\r\n\r\n',
     );
@@ -761,7 +748,7 @@ describe('replies Portico makes itself (RFC 9110 §6.6.1, §8.6, §15)', () => {
   });
 
   it('parse errors and refusals on the raw socket carry Date too', async () => {
-    const { text } = await rawUntilClose(p.port(), 'GET /o/x HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n');
+    const { text } = await rawText(p.port(), 'GET /o/x HTTP/1.1\r\nHost: a\r\nBad Header: x\r\n\r\n');
     assert.equal(statusOf(text), 400);
     assert.match(text, /\r\ndate: /i);
     assert.match(text, /\r\ncontent-length: \d+\r\n/i);
@@ -772,7 +759,7 @@ describe('replies Portico makes itself (RFC 9110 §6.6.1, §8.6, §15)', () => {
 
 /** One raw request whose response body is the origin's JSON echo. */
 async function rawEcho(port: number, head: string, body = ''): Promise<Echoed> {
-  const { text } = await rawUntilClose(port, `${head}Connection: close\r\n\r\n${body}`);
+  const { text } = await rawText(port, `${head}Connection: close\r\n\r\n${body}`);
   assert.equal(statusOf(text), 200, text);
   return JSON.parse(text.slice(text.indexOf('\r\n\r\n') + 4)) as Echoed;
 }

@@ -86,24 +86,35 @@ export function fetchRaw(url: string, options: RawRequestOptions = {}): Promise<
   });
 }
 
-export async function rawExchange(port: number, data: string | Buffer, ms = 5000): Promise<string> {
+/**
+ * Sends raw bytes on a new connection and reads until the server closes it, or `ms` passes (then `closed` is
+ * false and the connection is dropped).
+ */
+export async function rawUntilClose(
+  port: number,
+  data: string | Buffer,
+  ms = 5000,
+): Promise<{ bytes: Buffer; closed: boolean }> {
   const socket = connect(port, '127.0.0.1');
   await once(socket, 'connect');
+  socket.on('error', () => {});
   socket.write(data);
   const chunks: Buffer[] = [];
   socket.on('data', (c: Buffer) => chunks.push(c));
-  await new Promise<void>((resolve) => {
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve();
-    }, ms);
+  const closed = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms);
     socket.on('close', () => {
       clearTimeout(timer);
-      resolve();
+      resolve(true);
     });
-    socket.on('error', () => {});
   });
-  return Buffer.concat(chunks).toString('latin1');
+  socket.destroy();
+  return { bytes: Buffer.concat(chunks), closed };
+}
+
+/** What came back on a raw exchange (see rawUntilClose), as text. */
+export async function rawExchange(port: number, data: string | Buffer, ms = 5000): Promise<string> {
+  return (await rawUntilClose(port, data, ms)).bytes.toString('latin1');
 }
 
 /** Status code of the first response in a raw HTTP reply. */
